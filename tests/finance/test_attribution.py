@@ -1,0 +1,131 @@
+"""SPEC §4 attribution: window edges, ties, as-of rule, business-day boundaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from assets.finance.attribution import attribute_orders
+from assets.finance.schemas import ORDER_ATTRIBUTION_SCHEMA
+from tests.finance.factory import orders_df, traffic_df
+
+D = dt.date(2026, 11, 10)
+PAID = "2026-11-08T12:00:00+08:00"
+
+
+def test_attribution_window_edges_and_ties(spark):
+    # Every order has its own user so that clicks only touch the order they are meant for.
+    orders = orders_df(
+        spark,
+        [
+            {"order_id": "o1", "user_id": "u1", "paid_at": PAID},
+            {"order_id": "o2", "user_id": "u2", "paid_at": PAID},
+            {"order_id": "o3", "user_id": "u3", "paid_at": PAID},
+            {"order_id": "o4", "user_id": "u4", "paid_at": PAID},
+            {"order_id": "o5", "user_id": "u5", "paid_at": PAID},
+            {"order_id": "o6", "user_id": "u6", "paid_at": PAID},
+            # never paid: not a paid order
+            {"order_id": "o7", "user_id": "u7", "paid_at": None, "updated_at": PAID},
+            # paid, then cancelled: still a paid order (latest version has paid_at), status cancelled
+            {"order_id": "o8", "user_id": "u8", "paid_at": PAID, "status": "paid"},
+            {
+                "order_id": "o8", "user_id": "u8", "paid_at": PAID, "status": "cancelled",
+                "updated_at": "2026-11-09T09:00:00+08:00", "dt": "2026-11-09",
+            },
+            # landed after D: not known as of D
+            {"order_id": "o9", "user_id": "u9", "paid_at": PAID, "dt": "2026-11-11"},
+            # its only click landed after D
+            {"order_id": "o10", "user_id": "u10", "paid_at": PAID},
+            # paid at 16:30 UTC = 00:30 on the 4th in Shanghai
+            {"order_id": "o11", "user_id": "u11", "paid_at": "2026-11-03T16:30:00+00:00"},
+            # a paid version superseded by an unpaid one (later updated_at): not paid as of D
+            {"order_id": "o12", "user_id": "u12", "paid_at": PAID},
+            {
+                "order_id": "o12", "user_id": "u12", "paid_at": None, "status": "cancelled",
+                "updated_at": "2026-11-09T10:00:00+08:00", "dt": "2026-11-09",
+            },
+        ],
+    )
+    traffic = traffic_df(
+        spark,
+        [
+            # o1: exactly 7 days before paid_at -> inside the window
+            {"event_id": "e1", "user_id": "u1", "pool": "ad", "campaign_id": "c1",
+             "event_time": "2026-11-01T12:00:00+08:00"},
+            # o2: 7 days + 1 s before -> outside
+            {"event_id": "e2", "user_id": "u2", "pool": "ad", "campaign_id": "c1",
+             "event_time": "2026-11-01T11:59:59+08:00"},
+            # o3: 1 s after paid_at -> outside; an organic click at paid_at exactly -> inside, wins
+            {"event_id": "e3a", "user_id": "u3", "pool": "ad", "campaign_id": "c1",
+             "event_time": "2026-11-08T12:00:01+08:00"},
+            {"event_id": "e3b", "user_id": "u3", "pool": "organic", "event_time": PAID},
+            # o4: ad and organic at the same instant -> ad, although the organic event_id is smaller
+            {"event_id": "e4a", "user_id": "u4", "pool": "organic", "event_time": "2026-11-08T11:00:00+08:00"},
+            {"event_id": "e4z", "user_id": "u4", "pool": "ad", "campaign_id": "c4",
+             "event_time": "2026-11-08T11:00:00+08:00"},
+            # an older ad click that loses to the later ones
+            {"event_id": "e4b", "user_id": "u4", "pool": "ad", "campaign_id": "c9",
+             "event_time": "2026-11-08T10:00:00+08:00"},
+            # o5: same pool, same instant -> smaller event_id
+            {"event_id": "e5b", "user_id": "u5", "pool": "organic", "event_time": "2026-11-07T08:00:00+08:00"},
+            {"event_id": "e5a", "user_id": "u5", "pool": "organic", "event_time": "2026-11-07T08:00:00+08:00"},
+            # o6: an impression is not a touchpoint; a click on another product neither
+            {"event_id": "e6a", "user_id": "u6", "event_type": "impression", "campaign_id": "c1",
+             "event_time": "2026-11-08T11:00:00+08:00"},
+            {"event_id": "e6b", "user_id": "u6", "product_id": "p2", "campaign_id": "c1",
+             "event_time": "2026-11-08T11:00:00+08:00"},
+            # o10: click landed after D
+            {"event_id": "e10", "user_id": "u10", "campaign_id": "c1",
+             "event_time": "2026-11-08T11:00:00+08:00", "dt": "2026-11-11"},
+            # o11: ad click the evening before (Shanghai time)
+            {"event_id": "e11", "user_id": "u11", "campaign_id": "c11",
+             "event_time": "2026-11-03T23:00:00+08:00", "dt": "2026-11-04"},
+            # a duplicate landing of e1 in a later folder is the same event
+            {"event_id": "e1", "user_id": "u1", "pool": "ad", "campaign_id": "c1",
+             "event_time": "2026-11-01T12:00:00+08:00", "dt": "2026-11-03"},
+        ],
+    )
+    result = attribute_orders(orders, traffic, D, window_days=7, lookback_days=60)
+    assert [(f.name, f.dataType) for f in result.schema] == [
+        (f.name, f.dataType) for f in ORDER_ATTRIBUTION_SCHEMA
+    ]
+    rows = {r["order_id"]: r for r in result.collect()}
+
+    assert sorted(rows) == ["o1", "o10", "o11", "o2", "o3", "o4", "o5", "o6", "o8"]
+    got = {k: (r["attributed_pool"], r["campaign_id"], r["touch_event_id"]) for k, r in rows.items()}
+    assert got == {
+        "o1": ("ad", "c1", "e1"),
+        "o2": ("direct", None, None),
+        "o3": ("organic", None, "e3b"),
+        "o4": ("ad", "c4", "e4z"),
+        "o5": ("organic", None, "e5a"),
+        "o6": ("direct", None, None),
+        "o8": ("direct", None, None),
+        "o10": ("direct", None, None),
+        "o11": ("ad", "c11", "e11"),
+    }
+    assert rows["o8"]["status"] == "cancelled"
+    assert rows["o11"]["paid_date"] == dt.date(2026, 11, 4)
+    assert rows["o1"]["paid_date"] == dt.date(2026, 11, 8)
+    assert all(r["as_of"] == D for r in rows.values())
+
+
+def test_attribution_scope_and_config_window(spark):
+    orders = orders_df(
+        spark,
+        [
+            {"order_id": "old", "paid_at": "2026-09-10T23:59:59+08:00", "dt": "2026-09-10"},
+            {"order_id": "edge", "user_id": "u2", "paid_at": "2026-09-11T00:00:00+08:00", "dt": "2026-09-11"},
+        ],
+    )
+    traffic = traffic_df(
+        spark,
+        [{"event_id": "e", "user_id": "u2", "campaign_id": "c1", "event_time": "2026-09-08T00:00:00+08:00",
+          "dt": "2026-09-08"}],
+    )
+    # lookback 60 days from 2026-11-10 -> first paid date 2026-09-11
+    rows = attribute_orders(orders, traffic, D, window_days=2, lookback_days=60).collect()
+    assert [r["order_id"] for r in rows] == ["edge"]
+    # the click is 3 days before paid_at: outside a 2-day window, inside a 3-day one
+    assert rows[0]["attributed_pool"] == "direct"
+    rows3 = attribute_orders(orders, traffic, D, window_days=3, lookback_days=60).collect()
+    assert rows3[0]["attributed_pool"] == "ad"
