@@ -1,0 +1,479 @@
+"""SPEC §8: the gold KPI tables, with snapshot semantics.
+
+A run for ``D`` computes, as of ``D``, one row per key for every business day ``d`` in
+``[D - (restatement_window_days - 1), D]`` and tags it ``as_of = D``. The cohort of ``d`` is the
+paid orders whose ``paid_date`` is ``d`` (``finance/order_attribution``, snapshot ``as_of = D``).
+A key has a row when it has at least one order, spend or ledger row in that window.
+
+Money is ``DECIMAL(18,2)``; ratios are ``DECIMAL(18,6)`` rounded half-up and null when the divisor
+is 0. Every function here is pure: DataFrames in, DataFrame out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DecimalType
+
+from assets.kpi.inputs import ad_spend_as_of, ledger_as_of, returns_as_of, snapshot
+from pipelines.config import OnetrackConfig
+
+MONEY = DecimalType(18, 2)
+RATIO = DecimalType(18, 6)
+_COUNT_AS_DECIMAL = DecimalType(20, 0)
+_FEN = DecimalType(20, 0)
+
+# Column contracts of the gold tables (SPEC §8 names, in SPEC order; key first, as_of last).
+KPI_METRIC_COLUMNS = (
+    "orders",
+    "buyers",
+    "payment_gmv",
+    "gmv_ad",
+    "gmv_organic",
+    "gmv_direct",
+    "platform_subsidy",
+    "cross_pool_subsidy",
+    "ad_spend",
+    "unattributed_spend",
+    "roi",
+    "returned_orders",
+    "return_rate",
+    "refund_amount",
+    "settled_gmv",
+    "settlement_rate",
+    "settlement_final",
+    "ad_fee_refund",
+    "net_roi",
+)
+KPI_DAILY_COLUMNS = ("dt", *KPI_METRIC_COLUMNS, "as_of")
+KPI_MERCHANT_DAILY_COLUMNS = ("dt", "merchant_id", *KPI_METRIC_COLUMNS, "as_of")
+KPI_CAMPAIGN_DAILY_COLUMNS = (
+    "dt",
+    "campaign_id",
+    "merchant_id",
+    "impressions",
+    "clicks",
+    "ad_spend",
+    "attributed_orders",
+    "gmv_ad",
+    "returned_orders",
+    "allocated_ad_fee",
+    "roi",
+    "return_rate",
+    "ad_fee_refund",
+    "as_of",
+)
+RETURN_ATTRIBUTION_DAILY_COLUMNS = (
+    "dt",
+    "attributed_pool",
+    "reexposure",
+    "orders",
+    "returned_orders",
+    "return_rate",
+    "refund_amount",
+    "found_cheaper_returns",
+    "as_of",
+)
+
+# table name -> key columns (without as_of); used by writers, checks and the serving SQL.
+KPI_TABLE_KEYS = {
+    "kpi_daily": ("dt",),
+    "kpi_merchant_daily": ("dt", "merchant_id"),
+    "kpi_campaign_daily": ("dt", "campaign_id"),
+    "return_attribution_daily": ("dt", "attributed_pool", "reexposure"),
+}
+KPI_TABLE_COLUMNS = {
+    "kpi_daily": KPI_DAILY_COLUMNS,
+    "kpi_merchant_daily": KPI_MERCHANT_DAILY_COLUMNS,
+    "kpi_campaign_daily": KPI_CAMPAIGN_DAILY_COLUMNS,
+    "return_attribution_daily": RETURN_ATTRIBUTION_DAILY_COLUMNS,
+}
+
+
+@dataclass(frozen=True)
+class KpiInputs:
+    """Whole tables; the KPI functions apply the as-of rule for ``D`` themselves."""
+
+    order_attribution: DataFrame  # finance/order_attribution (snapshot as_of = D is used)
+    ad_fee_allocation: DataFrame  # finance/ad_fee_allocation (snapshot as_of = D is used)
+    ad_fee_refund_ledger: DataFrame  # finance/ad_fee_refund_ledger (settlement_date <= D is used)
+    returns: DataFrame  # silver/returns (dt <= D, latest version per return_id)
+    ad_spend: DataFrame  # silver/ad_spend (dt <= D, latest restatement per campaign-hour)
+    order_reexposure: DataFrame  # gold/order_reexposure (snapshot as_of = D is used)
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+def restatement_window(as_of_date: dt.date, cfg: OnetrackConfig) -> tuple[dt.date, dt.date]:
+    """``[D - (restatement_window_days - 1), D]``: the business days a run for ``D`` rewrites."""
+    return as_of_date - dt.timedelta(days=cfg.restatement_window_days - 1), as_of_date
+
+
+def _in_window(column: str, as_of_date: dt.date, cfg: OnetrackConfig) -> Column:
+    first_day, last_day = restatement_window(as_of_date, cfg)
+    return F.col(column).between(F.lit(first_day), F.lit(last_day))
+
+
+def money_sum(column: Column) -> Column:
+    """Σ of a money column, 0.00 over no rows."""
+    return F.coalesce(F.sum(column), F.lit(0)).cast(MONEY)
+
+
+def ratio(numerator: Column, denominator: Column) -> Column:
+    """numerator / denominator as DECIMAL(18,6) rounded half-up; null when the divisor is 0 or null."""
+    return F.round(F.try_divide(numerator, denominator), 6).cast(RATIO)
+
+
+def count_ratio(numerator: Column, denominator: Column) -> Column:
+    return ratio(numerator.cast(_COUNT_AS_DECIMAL), denominator.cast(_COUNT_AS_DECIMAL))
+
+
+def settled_amount(order_amount: Column, pay_amount: Column, refunded_in_window: Column) -> Column:
+    """round_half_up(order_amount × (1 − min(1, refunded_in_window / pay_amount)), 2), exactly.
+
+    Worked in fen so that no intermediate rounding happens: with a = order_amount, p = pay_amount,
+    r = refunded_in_window, k = p − min(p, r) (all in fen), the result is a·k/p rounded half-up,
+    i.e. floor((2·a·k + p) / (2·p)); the floor is taken as (n − n mod m) / m, an exact division.
+    """
+    a = (order_amount * 100).cast(_FEN)
+    p = (pay_amount * 100).cast(_FEN)
+    r = (refunded_in_window * 100).cast(_FEN)
+    kept = p - F.least(p, r)
+    numerator = a * kept * 2 + p
+    divisor = p * 2
+    fen = (numerator - numerator % divisor) / divisor
+    return (fen / 100).cast(MONEY)
+
+
+# --- per-order facts of the cohorts in the window ------------------------------------------------
+
+
+def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
+    """One row per paid order with ``paid_date`` in the window, everything the KPIs sum over."""
+    orders = snapshot(inputs.order_attribution, as_of_date).filter(
+        _in_window("paid_date", as_of_date, cfg)
+    )
+
+    settlement_end = F.col("paid_at") + F.make_dt_interval(days=F.lit(cfg.settlement_window_days))
+    is_refunded = F.col("status") == "refunded"
+    return_figures = (
+        orders.select("order_id", "paid_at")
+        .join(
+            returns_as_of(inputs.returns, as_of_date).select(
+                "return_id", "order_id", "status", "reason_code", "refunded_at", "refund_amount"
+            ),
+            on="order_id",
+            how="inner",
+        )
+        .groupBy("order_id")
+        .agg(
+            F.max(is_refunded).alias("is_returned"),
+            F.sum(F.when(is_refunded, F.col("refund_amount"))).alias("refund_amount"),
+            F.sum(
+                F.when(is_refunded & (F.col("refunded_at") <= settlement_end), F.col("refund_amount"))
+            ).alias("refunded_in_window"),
+            F.count(F.when(is_refunded & (F.col("reason_code") == "found_cheaper"), F.lit(1))).alias(
+                "found_cheaper_returns"
+            ),
+        )
+    )
+
+    reexposure = snapshot(inputs.order_reexposure, as_of_date).select("order_id", "reexposure")
+
+    voucher_crosses_pool = F.col("voucher_pool").isNotNull() & (
+        F.col("voucher_pool") != F.col("attributed_pool")
+    )
+    return (
+        orders.join(return_figures, on="order_id", how="left")
+        .join(reexposure, on="order_id", how="left")
+        .select(
+            F.col("paid_date").alias("dt"),
+            "order_id",
+            "user_id",
+            "merchant_id",
+            "attributed_pool",
+            "campaign_id",
+            F.col("order_amount").cast(MONEY).alias("order_amount"),
+            F.col("pay_amount").cast(MONEY).alias("pay_amount"),
+            F.col("platform_subsidy").cast(MONEY).alias("platform_subsidy"),
+            F.when(voucher_crosses_pool, F.col("platform_subsidy"))
+            .otherwise(F.lit(0))
+            .cast(MONEY)
+            .alias("cross_pool_subsidy"),
+            F.coalesce(F.col("is_returned"), F.lit(False)).alias("is_returned"),
+            F.coalesce(F.col("refund_amount"), F.lit(0)).cast(MONEY).alias("refund_amount"),
+            F.coalesce(F.col("refunded_in_window"), F.lit(0)).cast(MONEY).alias("refunded_in_window"),
+            F.coalesce(F.col("found_cheaper_returns"), F.lit(0)).cast("long").alias("found_cheaper_returns"),
+            F.coalesce(F.col("reexposure"), F.lit("none")).alias("reexposure"),
+        )
+        .withColumn(
+            "settled_gmv",
+            settled_amount(F.col("order_amount"), F.col("pay_amount"), F.col("refunded_in_window")),
+        )
+    )
+
+
+def _spend_rows(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
+    """Restated hourly spend of the window; ``merchant_id`` is the advertiser."""
+    return (
+        ad_spend_as_of(inputs.ad_spend, as_of_date)
+        .filter(_in_window("stat_date", as_of_date, cfg))
+        .select(
+            F.col("stat_date").alias("dt"),
+            "campaign_id",
+            F.col("advertiser_id").alias("merchant_id"),
+            "impressions",
+            "clicks",
+            "spend",
+        )
+    )
+
+
+def _allocation_rows(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
+    return (
+        snapshot(inputs.ad_fee_allocation, as_of_date)
+        .filter(_in_window("stat_date", as_of_date, cfg))
+        .select(
+            F.col("stat_date").alias("dt"),
+            "campaign_id",
+            F.col("advertiser_id").alias("merchant_id"),
+            "order_id",
+            "allocated_ad_fee",
+            "unattributed_spend",
+        )
+    )
+
+
+def _ledger_rows(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
+    """Ledger entries settled by ``D``, keyed by the business day their order was paid."""
+    return (
+        ledger_as_of(inputs.ad_fee_refund_ledger, as_of_date)
+        .withColumn("dt", F.to_date(F.col("paid_at")))
+        .filter(_in_window("dt", as_of_date, cfg))
+        .select("dt", "merchant_id", "campaign_id", "order_id", "ad_fee_refund")
+    )
+
+
+def _key_union(frames: list[DataFrame], keys: list[str]) -> DataFrame:
+    union = frames[0].select(*keys)
+    for frame in frames[1:]:
+        union = union.unionByName(frame.select(*keys))
+    return union.filter(F.col(keys[-1]).isNotNull()).distinct()
+
+
+# --- kpi_daily / kpi_merchant_daily --------------------------------------------------------------
+
+
+def _kpi_by(
+    facts: DataFrame,
+    spend: DataFrame,
+    allocation: DataFrame,
+    ledger: DataFrame,
+    keys: list[str],
+    as_of_date: dt.date,
+    cfg: OnetrackConfig,
+) -> DataFrame:
+    is_ad = F.col("attributed_pool") == "ad"
+    order_figures = facts.groupBy(*keys).agg(
+        F.count(F.lit(1)).alias("orders"),
+        F.count_distinct("user_id").alias("buyers"),
+        money_sum(F.col("order_amount")).alias("payment_gmv"),
+        money_sum(F.when(is_ad, F.col("order_amount"))).alias("gmv_ad"),
+        money_sum(F.when(F.col("attributed_pool") == "organic", F.col("order_amount"))).alias("gmv_organic"),
+        money_sum(F.when(F.col("attributed_pool") == "direct", F.col("order_amount"))).alias("gmv_direct"),
+        money_sum(F.col("platform_subsidy")).alias("platform_subsidy"),
+        money_sum(F.col("cross_pool_subsidy")).alias("cross_pool_subsidy"),
+        F.count(F.when(F.col("is_returned"), F.lit(1))).alias("returned_orders"),
+        money_sum(F.col("refund_amount")).alias("refund_amount"),
+        money_sum(F.col("settled_gmv")).alias("settled_gmv"),
+        money_sum(F.when(is_ad, F.col("settled_gmv"))).alias("settled_gmv_ad"),
+    )
+    spend_figures = spend.groupBy(*keys).agg(money_sum(F.col("spend")).alias("ad_spend"))
+    unattributed_figures = (
+        allocation.filter(F.col("order_id").isNull())
+        .groupBy(*keys)
+        .agg(money_sum(F.col("unattributed_spend")).alias("unattributed_spend"))
+    )
+    ledger_figures = ledger.groupBy(*keys).agg(money_sum(F.col("ad_fee_refund")).alias("ad_fee_refund"))
+
+    table = _key_union([facts, spend, allocation, ledger], keys)
+    for figures in (order_figures, spend_figures, unattributed_figures, ledger_figures):
+        table = table.join(figures, on=keys, how="left")
+
+    zero = F.lit(0)
+    for count_column in ("orders", "buyers", "returned_orders"):
+        table = table.withColumn(count_column, F.coalesce(F.col(count_column), zero).cast("long"))
+    for money_column in (
+        "payment_gmv",
+        "gmv_ad",
+        "gmv_organic",
+        "gmv_direct",
+        "platform_subsidy",
+        "cross_pool_subsidy",
+        "ad_spend",
+        "unattributed_spend",
+        "refund_amount",
+        "settled_gmv",
+        "settled_gmv_ad",
+        "ad_fee_refund",
+    ):
+        table = table.withColumn(money_column, F.coalesce(F.col(money_column), zero).cast(MONEY))
+
+    net_ad_cost = (F.col("ad_spend") - F.col("ad_fee_refund")).cast(DecimalType(19, 2))
+    return (
+        table.withColumn("roi", ratio(F.col("gmv_ad"), F.col("ad_spend")))
+        .withColumn("return_rate", count_ratio(F.col("returned_orders"), F.col("orders")))
+        .withColumn("settlement_rate", ratio(F.col("settled_gmv"), F.col("payment_gmv")))
+        .withColumn(
+            "settlement_final",
+            F.lit(as_of_date) >= F.date_add(F.col("dt"), cfg.settlement_window_days),
+        )
+        .withColumn("net_roi", ratio(F.col("settled_gmv_ad"), net_ad_cost))
+        .withColumn("as_of", F.lit(as_of_date))
+    )
+
+
+def compute_kpi_daily(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
+    facts = cohort_order_facts(inputs, as_of_date, cfg)
+    return _kpi_daily_from(facts, inputs, as_of_date, cfg)
+
+
+def _kpi_daily_from(facts, inputs, as_of_date, cfg) -> DataFrame:
+    table = _kpi_by(
+        facts,
+        _spend_rows(inputs, as_of_date, cfg),
+        _allocation_rows(inputs, as_of_date, cfg),
+        _ledger_rows(inputs, as_of_date, cfg),
+        ["dt"],
+        as_of_date,
+        cfg,
+    )
+    return table.select(*KPI_DAILY_COLUMNS)
+
+
+def compute_kpi_merchant_daily(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
+    facts = cohort_order_facts(inputs, as_of_date, cfg)
+    return _kpi_merchant_daily_from(facts, inputs, as_of_date, cfg)
+
+
+def _kpi_merchant_daily_from(facts, inputs, as_of_date, cfg) -> DataFrame:
+    table = _kpi_by(
+        facts,
+        _spend_rows(inputs, as_of_date, cfg),
+        _allocation_rows(inputs, as_of_date, cfg),
+        _ledger_rows(inputs, as_of_date, cfg),
+        ["dt", "merchant_id"],
+        as_of_date,
+        cfg,
+    )
+    return table.select(*KPI_MERCHANT_DAILY_COLUMNS)
+
+
+# --- kpi_campaign_daily --------------------------------------------------------------------------
+
+
+def compute_kpi_campaign_daily(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
+    facts = cohort_order_facts(inputs, as_of_date, cfg)
+    return _kpi_campaign_daily_from(facts, inputs, as_of_date, cfg)
+
+
+def _kpi_campaign_daily_from(facts, inputs, as_of_date, cfg) -> DataFrame:
+    keys = ["dt", "campaign_id"]
+    spend = _spend_rows(inputs, as_of_date, cfg)
+    allocation = _allocation_rows(inputs, as_of_date, cfg).filter(F.col("order_id").isNotNull())
+    ledger = _ledger_rows(inputs, as_of_date, cfg).filter(F.col("campaign_id").isNotNull())
+    # A(c, d): the cohort's orders attributed to campaign c.
+    attributed = facts.filter((F.col("attributed_pool") == "ad") & F.col("campaign_id").isNotNull())
+
+    spend_figures = spend.groupBy(*keys).agg(
+        F.max("merchant_id").alias("advertiser_id"),
+        F.sum("impressions").alias("impressions"),
+        F.sum("clicks").alias("clicks"),
+        money_sum(F.col("spend")).alias("ad_spend"),
+    )
+    order_figures = attributed.groupBy(*keys).agg(
+        F.max("merchant_id").alias("order_merchant_id"),
+        F.count(F.lit(1)).alias("attributed_orders"),
+        money_sum(F.col("order_amount")).alias("gmv_ad"),
+        F.count(F.when(F.col("is_returned"), F.lit(1))).alias("returned_orders"),
+    )
+    allocation_figures = allocation.groupBy(*keys).agg(
+        F.max("merchant_id").alias("allocation_advertiser_id"),
+        money_sum(F.col("allocated_ad_fee")).alias("allocated_ad_fee"),
+    )
+    ledger_figures = ledger.groupBy(*keys).agg(
+        F.max("merchant_id").alias("ledger_merchant_id"),
+        money_sum(F.col("ad_fee_refund")).alias("ad_fee_refund"),
+    )
+
+    table = _key_union([spend, attributed, allocation, ledger], keys)
+    for figures in (spend_figures, order_figures, allocation_figures, ledger_figures):
+        table = table.join(figures, on=keys, how="left")
+
+    zero = F.lit(0)
+    return (
+        table.withColumn(
+            "merchant_id",
+            F.coalesce(
+                F.col("advertiser_id"),
+                F.col("allocation_advertiser_id"),
+                F.col("order_merchant_id"),
+                F.col("ledger_merchant_id"),
+            ),
+        )
+        .withColumn("impressions", F.coalesce(F.col("impressions"), zero).cast("long"))
+        .withColumn("clicks", F.coalesce(F.col("clicks"), zero).cast("long"))
+        .withColumn("attributed_orders", F.coalesce(F.col("attributed_orders"), zero).cast("long"))
+        .withColumn("returned_orders", F.coalesce(F.col("returned_orders"), zero).cast("long"))
+        .withColumn("ad_spend", F.coalesce(F.col("ad_spend"), zero).cast(MONEY))
+        .withColumn("gmv_ad", F.coalesce(F.col("gmv_ad"), zero).cast(MONEY))
+        .withColumn("allocated_ad_fee", F.coalesce(F.col("allocated_ad_fee"), zero).cast(MONEY))
+        .withColumn("ad_fee_refund", F.coalesce(F.col("ad_fee_refund"), zero).cast(MONEY))
+        .withColumn("roi", ratio(F.col("gmv_ad"), F.col("ad_spend")))
+        .withColumn("return_rate", count_ratio(F.col("returned_orders"), F.col("attributed_orders")))
+        .withColumn("as_of", F.lit(as_of_date))
+        .select(*KPI_CAMPAIGN_DAILY_COLUMNS)
+    )
+
+
+# --- return_attribution_daily --------------------------------------------------------------------
+
+
+def compute_return_attribution_daily(
+    inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig
+) -> DataFrame:
+    facts = cohort_order_facts(inputs, as_of_date, cfg)
+    return _return_attribution_daily_from(facts, as_of_date)
+
+
+def _return_attribution_daily_from(facts: DataFrame, as_of_date: dt.date) -> DataFrame:
+    return (
+        facts.groupBy("dt", "attributed_pool", "reexposure")
+        .agg(
+            F.count(F.lit(1)).alias("orders"),
+            F.count(F.when(F.col("is_returned"), F.lit(1))).alias("returned_orders"),
+            money_sum(F.col("refund_amount")).alias("refund_amount"),
+            F.sum("found_cheaper_returns").cast("long").alias("found_cheaper_returns"),
+        )
+        .withColumn("return_rate", count_ratio(F.col("returned_orders"), F.col("orders")))
+        .withColumn("as_of", F.lit(as_of_date))
+        .select(*RETURN_ATTRIBUTION_DAILY_COLUMNS)
+    )
+
+
+# --- all four at once ----------------------------------------------------------------------------
+
+
+def compute_kpi_tables(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> dict[str, DataFrame]:
+    """The four gold KPI tables for run date ``D``, sharing one computation of the order facts."""
+    facts = cohort_order_facts(inputs, as_of_date, cfg)
+    return {
+        "kpi_daily": _kpi_daily_from(facts, inputs, as_of_date, cfg),
+        "kpi_merchant_daily": _kpi_merchant_daily_from(facts, inputs, as_of_date, cfg),
+        "kpi_campaign_daily": _kpi_campaign_daily_from(facts, inputs, as_of_date, cfg),
+        "return_attribution_daily": _return_attribution_daily_from(facts, as_of_date),
+    }
