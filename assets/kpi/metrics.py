@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DecimalType
+from pyspark.sql.types import BooleanType, DateType, DecimalType, LongType, StringType, StructField, StructType
 
 from assets.kpi.inputs import ad_spend_as_of, ledger_as_of, returns_as_of, snapshot
 from pipelines.config import OnetrackConfig
@@ -91,6 +91,35 @@ KPI_TABLE_COLUMNS = {
     "kpi_campaign_daily": KPI_CAMPAIGN_DAILY_COLUMNS,
     "return_attribution_daily": RETURN_ATTRIBUTION_DAILY_COLUMNS,
 }
+
+
+_COUNT_COLUMNS = {
+    "orders", "buyers", "returned_orders", "impressions", "clicks", "attributed_orders", "found_cheaper_returns",
+}
+_MONEY_COLUMNS = {
+    "payment_gmv", "gmv_ad", "gmv_organic", "gmv_direct", "platform_subsidy", "cross_pool_subsidy", "ad_spend",
+    "unattributed_spend", "refund_amount", "settled_gmv", "ad_fee_refund", "allocated_ad_fee",
+}
+_RATIO_COLUMNS = {"roi", "return_rate", "settlement_rate", "net_roi"}
+
+
+def _column_type(name: str):
+    if name in ("dt", "as_of"):
+        return DateType()
+    if name in _COUNT_COLUMNS:
+        return LongType()
+    if name in _MONEY_COLUMNS:
+        return MONEY
+    if name in _RATIO_COLUMNS:
+        return RATIO
+    if name == "settlement_final":
+        return BooleanType()
+    return StringType()
+
+
+def table_schema(table: str) -> StructType:
+    """The Spark schema of a gold KPI table (column order of KPI_TABLE_COLUMNS)."""
+    return StructType([StructField(c, _column_type(c)) for c in KPI_TABLE_COLUMNS[table]])
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,12 @@ from assets.kpi.metrics import (
     KPI_CAMPAIGN_DAILY_COLUMNS,
     KPI_DAILY_COLUMNS,
     KPI_MERCHANT_DAILY_COLUMNS,
+    KPI_TABLE_COLUMNS,
     RETURN_ATTRIBUTION_DAILY_COLUMNS,
     KpiInputs,
     compute_kpi_tables,
     settled_amount,
+    table_schema,
 )
 from pipelines.config import OnetrackConfig
 from tests.kpi import builders as b
@@ -197,6 +199,9 @@ def test_columns_and_types(tables):
     for ratio_column in ("roi", "return_rate", "settlement_rate", "net_roi"):
         assert types[ratio_column] == "decimal(18,6)"
     assert types["orders"] == "bigint" and types["settlement_final"] == "boolean"
+    for name in KPI_TABLE_COLUMNS:
+        produced = [(f.name, f.dataType) for f in tables[f"{name}__schema"].fields]
+        assert produced == [(f.name, f.dataType) for f in table_schema(name).fields], name
 
 
 def test_window_keys(tables):

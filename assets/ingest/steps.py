@@ -1,0 +1,135 @@
+"""The ingestion steps of one source and landing date: read -> bronze, bronze -> silver/quarantine.
+
+These functions do the table I/O around the pure transforms in ``bronze`` and ``validate`` and
+return plain dicts of figures; the Dagster assets only call them and report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from assets.ingest.bronze import BRONZE_SCHEMA, FILES_SCHEMA, read_landing_partition
+from assets.ingest.contracts import SourceContract
+from assets.ingest.validate import split_records, to_quarantine, to_silver, validate_records
+from assets.storage import read_table, replace_partition, table_exists
+from pipelines.config import OnetrackConfig
+
+AUDIT_SCHEMA = T.StructType(
+    [
+        T.StructField("dt", T.DateType(), False),
+        T.StructField("source", T.StringType(), False),
+        T.StructField("files_read", T.LongType(), False),
+        T.StructField("files_accepted", T.LongType(), False),
+        T.StructField("files_quarantined", T.LongType(), False),
+        T.StructField("records_read", T.LongType(), False),
+        T.StructField("records_accepted", T.LongType(), False),
+        T.StructField("records_quarantined", T.LongType(), False),
+        T.StructField("records_duplicate", T.LongType(), False),
+        T.StructField("extra_fields", T.MapType(T.StringType(), T.LongType()), True),
+    ]
+)
+
+
+def ingest_bronze(spark: SparkSession, cfg: OnetrackConfig, contract: SourceContract, day: dt.date) -> dict:
+    """Land one source's folder ``dt=day`` into ``bronze/<source>`` and ``bronze/landing_files``."""
+    records, files = read_landing_partition(spark, cfg.landing_dir, contract, day)
+    bronze_path = cfg.table_path("bronze", contract.name)
+    version = replace_partition(records.select(*BRONZE_SCHEMA.fieldNames()), bronze_path, {"dt": day}, ["dt"])
+    files_df = spark.createDataFrame(files, FILES_SCHEMA)
+    replace_partition(
+        files_df, cfg.table_path("bronze", "landing_files"), {"dt": day, "source": contract.name}, ["dt"]
+    )
+    quarantined_files = [f for f in files if f["status"] == "quarantined"]
+    return {
+        "files_read": len(files),
+        "files_quarantined": len(quarantined_files),
+        "quarantined_files": [f"{f['source_file']}: {f['error']}" for f in quarantined_files],
+        "records_read": sum(f["records"] or 0 for f in files),
+        "delta_version": version,
+        "table_path": bronze_path,
+    }
+
+
+def earlier_duplicate_keys(
+    spark: SparkSession, cfg: OnetrackConfig, contract: SourceContract, day: dt.date
+) -> DataFrame:
+    """Duplicate keys accepted in landing partitions before ``day`` (SPEC §3)."""
+    cols = list(contract.duplicate_key or ("record_hash",))
+    path = cfg.table_path("silver", contract.name)
+    if not table_exists(spark, path):
+        return spark.createDataFrame([], ", ".join(f"{c} string" for c in cols))
+    return read_table(spark, path).filter(F.col("dt") < F.lit(day)).select(*cols)
+
+
+def ingest_silver(spark: SparkSession, cfg: OnetrackConfig, contract: SourceContract, day: dt.date) -> dict:
+    """Validate bronze ``dt=day``; write silver, quarantine and the audit row of SPEC §3."""
+    bronze = read_table(spark, cfg.table_path("bronze", contract.name)).filter(F.col("dt") == F.lit(day))
+    validated = validate_records(bronze, contract).localCheckpoint(eager=True)
+    accepted, quarantined, duplicates = split_records(
+        validated, earlier_duplicate_keys(spark, cfg, contract, day), contract
+    )
+    silver = to_silver(accepted, contract).localCheckpoint(eager=True)
+    quarantine = to_quarantine(quarantined)
+    silver_version = replace_partition(silver, cfg.table_path("silver", contract.name), {"dt": day}, ["dt"])
+    quarantine_version = replace_partition(
+        quarantine, cfg.table_path("quarantine", contract.name), {"dt": day}, ["dt"]
+    )
+
+    counts = {
+        "records_read": validated.count(),
+        "records_accepted": silver.count(),
+        "records_quarantined": quarantined.count(),
+        "records_duplicate": duplicates.count(),
+    }
+    extra = (
+        validated.select(F.explode_outer("extra_fields").alias("field"))
+        .filter(F.col("field").isNotNull())
+        .groupBy("field")
+        .count()
+        .collect()
+    )
+    files = (
+        read_table(spark, cfg.table_path("bronze", "landing_files"))
+        .filter((F.col("dt") == F.lit(day)) & (F.col("source") == contract.name))
+        .groupBy()
+        .agg(
+            F.count("*").alias("files_read"),
+            F.count(F.when(F.col("status") == "accepted", 1)).alias("files_accepted"),
+            F.count(F.when(F.col("status") == "quarantined", 1)).alias("files_quarantined"),
+        )
+        .first()
+    )
+    audit = {
+        "dt": day,
+        "source": contract.name,
+        "files_read": int(files["files_read"] or 0),
+        "files_accepted": int(files["files_accepted"] or 0),
+        "files_quarantined": int(files["files_quarantined"] or 0),
+        **counts,
+        "extra_fields": {row["field"]: int(row["count"]) for row in sorted(extra, key=lambda r: r["field"])},
+    }
+    replace_partition(
+        spark.createDataFrame([audit], AUDIT_SCHEMA),
+        cfg.table_path("audit", "ingest_audit"),
+        {"dt": day, "source": contract.name},
+        ["dt"],
+    )
+    rules = (
+        quarantined.groupBy("rule").count().orderBy(F.desc("count"), "rule").limit(20).collect()
+    )
+    return {
+        **audit,
+        "quarantine_by_rule": {r["rule"]: int(r["count"]) for r in rules},
+        "silver_version": silver_version,
+        "quarantine_version": quarantine_version,
+        "silver": silver,
+        "quarantine": quarantine,
+    }
+
+
+def empty_bronze(spark: SparkSession) -> DataFrame:
+    return spark.createDataFrame([], BRONZE_SCHEMA)

@@ -1,0 +1,132 @@
+"""Bronze -> typed records with their SPEC §2 rule violations, then the three-way split of §3.
+
+Every function here takes and returns DataFrames; nothing reads or writes tables.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from assets.ingest.contracts import Field, SourceContract
+
+SPARK_TYPES = {
+    "string": "string",
+    "int": "int",
+    "long": "bigint",
+    "decimal": "decimal(18,2)",
+    "timestamp": "timestamp",
+    "date": "date",
+}
+# Textual forms accepted before a cast is attempted. Decimals: at most 2 places (SPEC §1).
+FORMATS = {
+    "int": r"^-?[0-9]+$",
+    "long": r"^-?[0-9]+$",
+    "decimal": r"^-?[0-9]+(\.[0-9]{1,2})?$",
+    # ISO-8601 with an explicit offset: a timestamp without one is ambiguous, so it is rejected.
+    "timestamp": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$",
+    "date": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+}
+
+BRONZE_COLUMNS = ("dt", "source_file", "line_number", "raw", "fields", "parse_error")
+
+
+def _raw(name: str) -> Column:
+    return F.col(f"_raw_{name}")
+
+
+def _typed(f: Field) -> Column:
+    raw = F.trim(_raw(f.name))
+    if f.kind == "string":
+        return F.when(raw != "", _raw(f.name))
+    return F.when(raw.rlike(FORMATS[f.kind]), F.expr(f"try_cast(trim(`_raw_{f.name}`) AS {SPARK_TYPES[f.kind]})"))
+
+
+def _field_violations(f: Field) -> list[Column]:
+    raw = _raw(f.name)
+    present = raw.isNotNull() & (F.trim(raw) != "")
+    typed = F.col(f.name)
+    out: list[Column] = []
+    if f.required:
+        out.append(F.when(~present, F.lit(f"{f.name}:required")))
+    if f.kind != "string":
+        out.append(F.when(present & typed.isNull(), F.lit(f"{f.name}:type")))
+    if f.enum:
+        out.append(F.when(present & ~raw.isin(*f.enum), F.lit(f"{f.name}:enum")))
+    if f.check is not None:
+        out.append(F.when(typed.isNotNull() & ~F.coalesce(f.check(typed), F.lit(True)), F.lit(f"{f.name}:range")))
+    return out
+
+
+def validate_records(bronze: DataFrame, contract: SourceContract) -> DataFrame:
+    """Type every field and list the rules each record breaks (in SPEC order).
+
+    Returns the bronze columns plus the typed fields, ``violations`` (array), ``rule`` (the first),
+    ``extra_fields`` (unknown keys, reported not fatal) and ``record_hash``.
+    """
+    df = bronze
+    for f in contract.fields:
+        df = df.withColumn(f"_raw_{f.name}", F.try_element_at(F.col("fields"), F.lit(f.name)))
+    for f in contract.fields:
+        df = df.withColumn(f.name, _typed(f))
+
+    checks: list[Column] = [F.when(F.col("parse_error").isNotNull(), F.col("parse_error"))]
+    for f in contract.fields:
+        checks.extend(_field_violations(f))
+    for rule in contract.consistency:
+        checks.append(F.when(~F.coalesce(rule.holds(), F.lit(True)), F.lit(rule.rule)))
+    known = F.array(*[F.lit(n) for n in contract.field_names])
+    df = (
+        df.withColumn("violations", F.array_compact(F.array(*checks)))
+        .withColumn("rule", F.try_element_at(F.col("violations"), F.lit(1)))
+        .withColumn(
+            "extra_fields",
+            F.when(F.col("fields").isNotNull(), F.array_except(F.map_keys(F.col("fields")), known)),
+        )
+    )
+    for name, expr in contract.derived.items():
+        df = df.withColumn(name, F.when(F.col("rule").isNull(), expr()))
+    typed = [F.col(n) for n in contract.field_names]
+    df = df.withColumn("record_hash", F.sha2(F.to_json(F.struct(*typed)), 256))
+    return df.drop(*[f"_raw_{n}" for n in contract.field_names])
+
+
+def split_records(
+    validated: DataFrame,
+    earlier_keys: DataFrame,
+    contract: SourceContract,
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """SPEC §3: every record is exactly one of quarantined, duplicate or accepted.
+
+    ``earlier_keys``: the duplicate keys (``record_hash``, or ``event_id`` for traffic) already
+    accepted in earlier landing partitions. Within the partition, the first occurrence by
+    (source_file, line_number) is kept.
+    """
+    dup_cols = list(contract.duplicate_key or ("record_hash",))
+    quarantined = validated.filter(F.col("rule").isNotNull())
+    valid = validated.filter(F.col("rule").isNull())
+    first = Window.partitionBy(*dup_cols).orderBy("source_file", "line_number")
+    ranked = valid.withColumn("_occurrence", F.row_number().over(first))
+    seen_before = earlier_keys.select(*dup_cols).distinct().withColumn("_seen_before", F.lit(True))
+    ranked = ranked.join(seen_before, on=dup_cols, how="left")
+    is_duplicate = (F.col("_occurrence") > 1) | F.col("_seen_before").isNotNull()
+    duplicates = ranked.filter(is_duplicate).drop("_occurrence", "_seen_before")
+    accepted = ranked.filter(~is_duplicate).drop("_occurrence", "_seen_before")
+    return accepted, quarantined, duplicates
+
+
+def silver_columns(contract: SourceContract) -> list[str]:
+    return [*contract.field_names, *contract.derived, "dt", "source_file", "line_number", "record_hash"]
+
+
+def to_silver(accepted: DataFrame, contract: SourceContract) -> DataFrame:
+    return accepted.select(*silver_columns(contract))
+
+
+QUARANTINE_COLUMNS = ("dt", "source_file", "line_number", "rule", "violations", "raw")
+
+
+def to_quarantine(quarantined: DataFrame) -> DataFrame:
+    """The raw record (the landed line; for Parquet its fields as JSON), its file and the rule."""
+    raw = F.coalesce(F.col("raw"), F.to_json(F.col("fields")))
+    return quarantined.select("dt", "source_file", "line_number", "rule", "violations", raw.alias("raw"))

@@ -1,0 +1,1 @@
+"""onetrack: the Dagster code location, its resources, CLI and sample-data generator."""

@@ -1,0 +1,203 @@
+"""The Dagster bridge: suites become asset checks, validations become check results.
+
+(``dagster-ge`` only supports GE < 1.0, hence this module.) In an asset::
+
+    SUITES = [orders_schema, orders_rules]
+
+    @dg.asset(check_specs=check_specs("silver/orders", SUITES), ...)
+    def orders(context, spark: SparkResource):
+        df = compute_orders(...).cache()
+        ...write...
+        yield dg.MaterializeResult(metadata={...})
+        yield from check_results("silver/orders", df, SUITES,
+                                 validations_root=validations_dir(warehouse), partition=context.partition_key)
+        df.unpersist()
+
+A critical suite is a *blocking* check with severity ERROR: when it fails, Dagster does not
+materialize the assets downstream of this one in the run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+from quality.runner import EXAMPLES, SuiteOutcome, record_validation, validate
+from quality.suites import Suite
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+def to_asset_key(asset_key: str | Sequence[str] | dg.AssetKey) -> dg.AssetKey:
+    """``"silver/orders"`` (slash-separated), ``["silver", "orders"]`` or an ``AssetKey``."""
+    if isinstance(asset_key, dg.AssetKey):
+        return asset_key
+    if isinstance(asset_key, str):
+        return dg.AssetKey.from_user_string(asset_key)
+    return dg.AssetKey(list(asset_key))
+
+
+def severity(suite: Suite) -> dg.AssetCheckSeverity:
+    return dg.AssetCheckSeverity.ERROR if suite.critical else dg.AssetCheckSeverity.WARN
+
+
+def check_specs(
+    asset_key: str | Sequence[str] | dg.AssetKey,
+    suites: Iterable[Suite],
+    **spec_kwargs: Any,
+) -> list[dg.AssetCheckSpec]:
+    """One ``AssetCheckSpec`` per suite: ``name=suite.name``, ``blocking=suite.critical``.
+
+    ``spec_kwargs`` go to every spec (e.g. ``partitions_def=``, ``additional_deps=``).
+    """
+    key = to_asset_key(asset_key)
+    suites = list(suites)
+    names = [s.name for s in suites]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate suite names for {key.to_user_string()}: {duplicates}")
+    return [
+        dg.AssetCheckSpec(
+            name=suite.name,
+            asset=key,
+            description=suite.description,
+            blocking=suite.critical,
+            **spec_kwargs,
+        )
+        for suite in suites
+    ]
+
+
+def _cell(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _target(kwargs: dict) -> str:
+    for key in ("column", "column_list", "column_set"):
+        if key in kwargs:
+            value = kwargs[key]
+            return ", ".join(value) if isinstance(value, list) else str(value)
+    if "column_A" in kwargs:
+        return f"{kwargs['column_A']} = {kwargs.get('column_B')}"
+    return "(table)"
+
+
+def _rule(failure: dict) -> str:
+    kwargs = {
+        k: v
+        for k, v in failure["kwargs"].items()
+        if k not in ("column", "column_list", "column_A", "column_B", "column_set")
+    }
+    name = failure["expectation_type"].removeprefix("expect_")
+    return f"{name} {_cell(kwargs, 80)}" if kwargs else name
+
+
+def failures_markdown(outcome: SuiteOutcome) -> str:
+    """A markdown table of the failed (and tolerated) expectations with examples."""
+    rows = [(f, "failed") for f in outcome.failed] + [(f, "tolerated") for f in outcome.tolerated]
+    if not rows:
+        return f"All {outcome.evaluated} expectations passed on {outcome.row_count} rows."
+    lines = [
+        "| status | column | rule | unexpected | % | examples |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for failure, status in rows:
+        if failure.get("exception"):
+            examples = f"error: {failure['exception']}"
+        elif failure.get("example_rows"):
+            examples = "; ".join(_cell(r, 60) for r in failure["example_rows"][:EXAMPLES])
+        elif failure.get("partial_unexpected_list"):
+            examples = ", ".join(_cell(v, 40) for v in failure["partial_unexpected_list"][:EXAMPLES])
+        elif failure.get("observed_value") is not None:
+            examples = f"observed: {_cell(failure['observed_value'], 80)}"
+        else:
+            examples = ""
+        count = failure.get("unexpected_count")
+        percent = failure.get("unexpected_percent")
+        lines.append(
+            "| {} | {} | {} | {} | {} | {} |".format(
+                status,
+                _cell(_target(failure["kwargs"])),
+                _rule(failure),
+                "" if count is None else count,
+                "" if percent is None else f"{percent:.4g}",
+                _cell(examples, 300),
+            )
+        )
+    return "\n".join(lines)
+
+
+def check_result(asset_key: str | Sequence[str] | dg.AssetKey, outcome: SuiteOutcome) -> dg.AssetCheckResult:
+    """The ``AssetCheckResult`` of one suite outcome."""
+    suite = outcome.suite
+    return dg.AssetCheckResult(
+        asset_key=to_asset_key(asset_key),
+        check_name=suite.name,
+        passed=outcome.success,
+        severity=severity(suite),
+        description=suite.description,
+        metadata={
+            "evaluated_expectations": dg.MetadataValue.int(outcome.evaluated),
+            "failed_expectations": dg.MetadataValue.int(len(outcome.failed)),
+            "unexpected_count": dg.MetadataValue.int(outcome.unexpected_count),
+            "examples": dg.MetadataValue.md(failures_markdown(outcome)),
+            "elapsed_seconds": dg.MetadataValue.float(float(outcome.elapsed_seconds)),
+            "rows": dg.MetadataValue.int(int(outcome.row_count or 0)),
+        },
+    )
+
+
+def _error_outcome(suite: Suite, error: Exception) -> SuiteOutcome:
+    return SuiteOutcome(
+        suite=suite,
+        success=False,
+        evaluated=0,
+        failed=[
+            {
+                "expectation_type": "prepare_and_validate",
+                "kwargs": {},
+                "unexpected_count": None,
+                "unexpected_percent": None,
+                "partial_unexpected_list": [],
+                "example_rows": [],
+                "observed_value": None,
+                "exception": f"{type(error).__name__}: {error}",
+            }
+        ],
+    )
+
+
+def check_results(
+    asset_key: str | Sequence[str] | dg.AssetKey,
+    df: DataFrame,
+    suites: Iterable[Suite],
+    *,
+    validations_root: str | None = None,
+    partition: str | None = None,
+    run_id: str | None = None,
+) -> list[dg.AssetCheckResult]:
+    """Validate ``df`` with each suite and return one ``AssetCheckResult`` per suite.
+
+    Cache ``df`` first: every suite reads it. A suite that cannot run at all (its ``prepare``
+    raises) gives a failed result carrying the error instead of failing the step, so the other
+    suites still report. With ``validations_root``, each GE validation result is also written
+    to ``<validations_root>/<suite>/<partition>.json`` (see :func:`quality.runner.record_validation`).
+    """
+    key = to_asset_key(asset_key)
+    results: list[dg.AssetCheckResult] = []
+    for suite in suites:
+        try:
+            outcome = validate(df, suite)
+        except Exception as error:  # noqa: BLE001 - reported as a failed check, see docstring
+            outcome = _error_outcome(suite, error)
+        if validations_root is not None and outcome.validation_result is not None:
+            record_validation(
+                outcome, validations_root, partition, asset_key=key.to_user_string(), run_id=run_id
+            )
+        results.append(check_result(key, outcome))
+    return results

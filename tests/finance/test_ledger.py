@@ -1,0 +1,259 @@
+"""SPEC §6 refund ledger: eligibility, proration, caps, reversals, run-order independence."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from decimal import Decimal
+
+import pytest
+from pyspark.sql import functions as F
+
+from assets.finance.ledger import LedgerDriftError, ledger_entries_for_day, run_ledger_through
+from assets.finance.schemas import LEDGER_SCHEMA
+from pipelines.config import OnetrackConfig
+from tests.finance.factory import ad_spend_df, money, orders_df, returns_df, traffic_df, ts
+
+
+def ad_order(order_id, campaign, paid_at, unit_price="100.00", subsidy="0.00", dt_="2026-11-01", pool="ad"):
+    """An order plus the click (one hour before paying) that attributes it to ``campaign``."""
+    user = f"u-{order_id}"
+    order = {
+        "order_id": order_id, "user_id": user, "unit_price": unit_price, "platform_subsidy": subsidy,
+        "voucher_pool": None if subsidy == "0.00" else "ad", "paid_at": paid_at, "dt": dt_,
+    }
+    click_time = (dt.datetime.fromisoformat(paid_at) - dt.timedelta(hours=1)).isoformat()
+    click = {"event_id": f"e-{order_id}", "user_id": user, "pool": pool, "event_time": click_time, "dt": dt_,
+             "campaign_id": campaign if pool == "ad" else None}
+    return order, click
+
+
+def spend(campaign, stat_date, amount, dt_=None):
+    return {"stat_date": stat_date, "campaign_id": campaign, "spend": amount, "dt": dt_ or stat_date}
+
+
+def ret(return_id, order_id, refunded_at, amount, dt_, **kw):
+    return {"return_id": return_id, "order_id": order_id, "refunded_at": refunded_at, "refund_amount": amount,
+            "dt": dt_, **kw}
+
+
+def ledger_rows(df):
+    """(settlement_date, entry_type, order_id, return_id) -> (allocated_ad_fee, ad_fee_refund)"""
+    return {
+        (r["settlement_date"].isoformat(), r["entry_type"], r["order_id"], r["return_id"]): (
+            r["allocated_ad_fee"], r["ad_fee_refund"]
+        )
+        for r in df.collect()
+    }
+
+
+def prior_entry(spark, settlement_date, order_id, return_id, fee, refund, entry_type="refund"):
+    row = (
+        dt.date.fromisoformat(settlement_date), entry_type, "m1", "c1", order_id, return_id,
+        ts("2026-10-20T12:00:00+08:00"), ts("2026-11-05T12:00:00+08:00"), money("100.00"), money("100.00"),
+        money("10.00"), money(fee), money(refund),
+    )
+    return spark.createDataFrame([row], LEDGER_SCHEMA)
+
+
+def test_ledger_entries_for_one_day(spark):
+    D = dt.date(2026, 11, 10)
+    cfg = OnetrackConfig(partition_start="2026-11-01")
+    pairs = [
+        # W: paid 2026-10-11 10:00; window edge: refunded exactly paid_at + 30 days -> in, +1 s -> out
+        ad_order("W", "cw", "2026-10-11T10:00:00+08:00", dt_="2026-10-11"),
+        # T: paid 2026-11-03T16:30Z = 2026-11-04 00:30 Shanghai -> campaign-day 11-04 of ct
+        ad_order("T", "ct", "2026-11-03T16:30:00+00:00", dt_="2026-11-04"),
+        # P: several returns on one date, with an earlier refund in the ledger
+        ad_order("P", "cp", "2026-10-20T12:00:00+08:00", dt_="2026-10-20"),
+        # H: rounding half-up
+        ad_order("H", "ch", "2026-11-05T12:00:00+08:00", dt_="2026-11-05"),
+        # F: refund above the buyer's cash -> the whole fee; subsidy 20.00 -> pay 80.00
+        ad_order("F", "cf", "2026-11-05T12:00:00+08:00", subsidy="20.00", dt_="2026-11-05"),
+        # G: organic-attributed -> never eligible
+        ad_order("G", None, "2026-11-05T12:00:00+08:00", dt_="2026-11-05", pool="organic"),
+    ]
+    orders = orders_df(spark, [o for o, _ in pairs])
+    traffic = traffic_df(spark, [c for _, c in pairs])
+    ad_spend = ad_spend_df(
+        spark,
+        [
+            spend("cw", "2026-10-11", "30.00"),
+            spend("ct", "2026-11-03", "3.00"),
+            spend("ct", "2026-11-04", "7.00"),
+            spend("cp", "2026-10-20", "10.00"),
+            spend("ch", "2026-11-05", "0.05"),
+            spend("cf", "2026-11-05", "12.34"),
+        ],
+    )
+    returns = returns_df(
+        spark,
+        [
+            # W (fee 30.00, pay 100.00): refund 50.00 -> 30.00 x 0.5 = 15.00
+            ret("w-in", "W", "2026-11-10T10:00:00+08:00", "50.00", "2026-11-10"),
+            ret("w-out", "W", "2026-11-10T10:00:01+08:00", "50.00", "2026-11-10"),
+            # T (fee 7.00 from 11-04, not 3.00 from 11-03): full refund -> 7.00
+            ret("t1", "T", "2026-11-06T10:00:00+08:00", "100.00", "2026-11-06"),
+            # P (fee 10.00, pay 100.00), prior refund 2.00 -> cap 8.00; settled in
+            # (refunded_at, return_id) order: pc (x = 10 x 10/100 = 1.00), pa (6.00), pb (6.00)
+            #   pc = min(1.00, 8.00) = 1.00; pa = min(6.00, 7.00) = 6.00; pb = min(6.00, 1.00) = 1.00
+            ret("pb", "P", "2026-11-09T09:00:00+08:00", "60.00", "2026-11-10"),
+            ret("pa", "P", "2026-11-09T09:00:00+08:00", "60.00", "2026-11-10"),
+            ret("pc", "P", "2026-11-09T08:00:00+08:00", "10.00", "2026-11-10"),
+            # H (fee 0.05): refund 50 of 100 -> 0.025 -> half-up 0.03
+            ret("h1", "H", "2026-11-06T10:00:00+08:00", "50.00", "2026-11-06"),
+            # F (fee 12.34, pay 80.00): refund 90.00 >= pay -> min(1, 90/80) = 1 -> 12.34
+            ret("f1", "F", "2026-11-06T10:00:00+08:00", "90.00", "2026-11-06"),
+            # not eligible: refund_only, not yet refunded, organic order, landed after D
+            ret("f2", "F", "2026-11-06T11:00:00+08:00", "1.00", "2026-11-06", return_type="refund_only"),
+            ret("f3", "F", None, "1.00", "2026-11-06", status="approved"),
+            ret("g1", "G", "2026-11-06T10:00:00+08:00", "100.00", "2026-11-06"),
+            ret("h2", "H", "2026-11-10T10:00:00+08:00", "50.00", "2026-11-11"),
+        ],
+    )
+    prior = prior_entry(spark, "2026-11-05", "P", "p0", "10.00", "2.00")
+    entries = ledger_entries_for_day(
+        D, orders=orders, returns=returns, traffic=traffic, ad_spend=ad_spend, prior_ledger=prior, cfg=cfg
+    )
+    assert [(f.name, f.dataType) for f in entries.schema] == [(f.name, f.dataType) for f in LEDGER_SCHEMA]
+    assert ledger_rows(entries) == {
+        ("2026-11-10", "refund", "W", "w-in"): (Decimal("30.00"), Decimal("15.00")),
+        ("2026-11-10", "refund", "T", "t1"): (Decimal("7.00"), Decimal("7.00")),
+        ("2026-11-10", "refund", "P", "pc"): (Decimal("10.00"), Decimal("1.00")),
+        ("2026-11-10", "refund", "P", "pa"): (Decimal("10.00"), Decimal("6.00")),
+        ("2026-11-10", "refund", "P", "pb"): (Decimal("10.00"), Decimal("1.00")),
+        ("2026-11-10", "refund", "H", "h1"): (Decimal("0.05"), Decimal("0.03")),
+        ("2026-11-10", "refund", "F", "f1"): (Decimal("12.34"), Decimal("12.34")),
+    }
+    row = entries.filter(F.col("return_id") == "f1").first()
+    assert (row["merchant_id"], row["campaign_id"], row["order_amount"], row["pay_amount"], row["refund_amount"]) == (
+        "m1", "cf", Decimal("100.00"), Decimal("80.00"), Decimal("90.00")
+    )
+
+    # A 31-day refund window lets w-out in as well (config).
+    wide = OnetrackConfig(partition_start="2026-11-01", refund_window_days=31)
+    entries31 = ledger_entries_for_day(
+        D, orders=orders, returns=returns.filter(F.col("order_id") == "W"), traffic=traffic,
+        ad_spend=ad_spend, prior_ledger=prior, cfg=wide,
+    )
+    # w-in 15.00 then w-out min(15.00, 30.00 - 15.00) = 15.00
+    assert ledger_rows(entries31) == {
+        ("2026-11-10", "refund", "W", "w-in"): (Decimal("30.00"), Decimal("15.00")),
+        ("2026-11-10", "refund", "W", "w-out"): (Decimal("30.00"), Decimal("15.00")),
+    }
+
+
+# --- the orchestrator: four landing days, data arriving late, reversals, restated spend ---------
+
+START = "2026-11-01"
+DAYS = [dt.date(2026, 11, d) for d in (1, 2, 3, 4)]
+
+
+def scenario(spark):
+    pairs = [
+        # A: 100.00, subsidy 20.00 -> pay 80.00; B: 100.00; both on c1 11-01; C: 50.00 alone on c2
+        ad_order("A", "c1", "2026-11-01T10:00:00+08:00", subsidy="20.00"),
+        ad_order("B", "c1", "2026-11-01T11:00:00+08:00"),
+        ad_order("C", "c2", "2026-11-01T12:00:00+08:00", unit_price="50.00"),
+        ad_order("O", None, "2026-11-01T12:00:00+08:00", pool="organic"),
+    ]
+    silver = {
+        "orders": orders_df(spark, [o for o, _ in pairs]),
+        "traffic": traffic_df(spark, [c for _, c in pairs]),
+        "ad_spend": ad_spend_df(
+            spark,
+            [
+                # c1 11-01: 100.00 -> fees A, B 50.00 each; restated on dt 11-03 to 120.00 -> 60.00 each
+                spend("c1", "2026-11-01", "100.00"),
+                spend("c1", "2026-11-01", "120.00", dt_="2026-11-03"),
+                spend("c2", "2026-11-01", "9.99"),
+            ],
+        ),
+        "returns": returns_df(
+            spark,
+            [
+                # 11-02, A (fee 50.00, pay 80.00): r1 x = 50 x 40/80 = 25.00 -> 25.00;
+                #   r2 x = 50 x 60/80 = 37.50 -> min(37.50, 50.00 - 25.00) = 25.00 (cap reached)
+                ret("r1", "A", "2026-11-02T10:00:00+08:00", "40.00", "2026-11-02"),
+                ret("r2", "A", "2026-11-02T11:00:00+08:00", "60.00", "2026-11-02"),
+                # 11-02, B (fee 50.00, pay 100.00): r3 x = 50 x 30/100 = 15.00
+                ret("r3", "B", "2026-11-02T09:00:00+08:00", "30.00", "2026-11-02"),
+                # 11-03: r3 cancelled -> reversal -15.00 first; then r4 (fee now 60.00):
+                #   remaining = 60.00 - (15.00 - 15.00) = 60.00, x = 60 x 100/100 -> 60.00
+                ret("r3", "B", None, "30.00", "2026-11-03", status="cancelled",
+                    updated_at="2026-11-03T08:00:00+08:00"),
+                ret("r4", "B", "2026-11-03T10:00:00+08:00", "100.00", "2026-11-03"),
+                # 11-04: r3 refunded again -> nothing (settled at most once, reversed at most once)
+                ret("r3", "B", "2026-11-02T09:00:00+08:00", "30.00", "2026-11-04",
+                    updated_at="2026-11-04T08:00:00+08:00"),
+                # 11-04: r5 refunded on 11-02 but landed only on 11-04 -> settled 11-04, fee 9.99
+                ret("r5", "C", "2026-11-02T08:00:00+08:00", "50.00", "2026-11-04"),
+                # r8 of A: approved on 11-03, refunded on 11-04: x = 60 x 10/80 = 7.50,
+                #   remaining = 60.00 - 50.00 = 10.00 -> 7.50
+                ret("r8", "A", None, "10.00", "2026-11-03", status="approved"),
+                ret("r8", "A", "2026-11-04T09:00:00+08:00", "10.00", "2026-11-04"),
+                # never eligible: organic order; refund_only
+                ret("r6", "O", "2026-11-02T09:00:00+08:00", "10.00", "2026-11-02"),
+                ret("r7", "A", "2026-11-03T09:00:00+08:00", "10.00", "2026-11-03", return_type="refund_only"),
+            ],
+        ),
+    }
+    return silver
+
+
+EXPECTED = {
+    ("2026-11-02", "refund", "A", "r1"): (Decimal("50.00"), Decimal("25.00")),
+    ("2026-11-02", "refund", "A", "r2"): (Decimal("50.00"), Decimal("25.00")),
+    ("2026-11-02", "refund", "B", "r3"): (Decimal("50.00"), Decimal("15.00")),
+    # the reversal repeats the refund row (fee 50.00 as settled), negated
+    ("2026-11-03", "reversal", "B", "r3"): (Decimal("50.00"), Decimal("-15.00")),
+    ("2026-11-03", "refund", "B", "r4"): (Decimal("60.00"), Decimal("60.00")),
+    ("2026-11-04", "refund", "A", "r8"): (Decimal("60.00"), Decimal("7.50")),
+    ("2026-11-04", "refund", "C", "r5"): (Decimal("9.99"), Decimal("9.99")),
+}
+
+
+def _as_landed(silver, day):
+    return {name: df.filter(F.col("dt") <= F.lit(day)) for name, df in silver.items()}
+
+
+def _ledger(spark, cfg):
+    return spark.read.format("delta").load(cfg.table_path("finance", "ad_fee_refund_ledger"))
+
+
+def _days(spark, cfg):
+    rows = spark.read.format("delta").load(cfg.table_path("finance", "ledger_days")).collect()
+    return {r["settlement_date"].isoformat(): r["entries"] for r in rows}
+
+
+def test_ledger_run_order_independence(spark, tmp_path):
+    silver = scenario(spark)
+    cfg = OnetrackConfig(warehouse_dir=str(tmp_path / "wh"), partition_start=START)
+
+    # 1. Daily, in order, each day seeing only what had landed by then.
+    for day in DAYS:
+        summary = run_ledger_through(spark, cfg, day, silver=_as_landed(silver, day))
+        assert summary["days_computed"] == [day.isoformat()]
+    forward = ledger_rows(_ledger(spark, cfg))
+    assert forward == EXPECTED
+    assert _days(spark, cfg) == {"2026-11-01": 0, "2026-11-02": 3, "2026-11-03": 2, "2026-11-04": 2}
+    assert summary["entries"] == 2 and summary["ad_fee_refund"] == "17.49"  # 7.50 + 9.99
+    forward_rows = sorted(tuple(r) for r in _ledger(spark, cfg).collect())
+
+    # 2. From scratch, newest day first, then older days again (everything landed).
+    shutil.rmtree(tmp_path / "wh" / "finance")
+    first = run_ledger_through(spark, cfg, DAYS[-1], silver=silver)
+    assert first["days_computed"] == [d.isoformat() for d in DAYS]
+    for day in reversed(DAYS[:-1]):
+        again = run_ledger_through(spark, cfg, day, silver=silver)
+        assert again["days_computed"] == [] and not again["rewritten"]
+    assert sorted(tuple(r) for r in _ledger(spark, cfg).collect()) == forward_rows
+
+    # 3. New data landing in an old folder would change a day that later days build on: refused.
+    late = dict(silver)
+    late["returns"] = silver["returns"].unionByName(
+        returns_df(spark, [ret("r9", "C", "2026-11-02T09:00:00+08:00", "1.00", "2026-11-02")])
+    )
+    with pytest.raises(LedgerDriftError):
+        run_ledger_through(spark, cfg, DAYS[1], silver=late)
+    assert sorted(tuple(r) for r in _ledger(spark, cfg).collect()) == forward_rows
