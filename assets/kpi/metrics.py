@@ -16,7 +16,15 @@ from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, DateType, DecimalType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import (
+    BooleanType,
+    DateType,
+    DecimalType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
 
 from assets.kpi.inputs import ad_spend_as_of, ledger_as_of, returns_as_of, snapshot
 from pipelines.config import OnetrackConfig
@@ -94,11 +102,27 @@ KPI_TABLE_COLUMNS = {
 
 
 _COUNT_COLUMNS = {
-    "orders", "buyers", "returned_orders", "impressions", "clicks", "attributed_orders", "found_cheaper_returns",
+    "orders",
+    "buyers",
+    "returned_orders",
+    "impressions",
+    "clicks",
+    "attributed_orders",
+    "found_cheaper_returns",
 }
 _MONEY_COLUMNS = {
-    "payment_gmv", "gmv_ad", "gmv_organic", "gmv_direct", "platform_subsidy", "cross_pool_subsidy", "ad_spend",
-    "unattributed_spend", "refund_amount", "settled_gmv", "ad_fee_refund", "allocated_ad_fee",
+    "payment_gmv",
+    "gmv_ad",
+    "gmv_organic",
+    "gmv_direct",
+    "platform_subsidy",
+    "cross_pool_subsidy",
+    "ad_spend",
+    "unattributed_spend",
+    "refund_amount",
+    "settled_gmv",
+    "ad_fee_refund",
+    "allocated_ad_fee",
 }
 _RATIO_COLUMNS = {"roi", "return_rate", "settlement_rate", "net_roi"}
 
@@ -183,9 +207,7 @@ def settled_amount(order_amount: Column, pay_amount: Column, refunded_in_window:
 
 def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
     """One row per paid order with ``paid_date`` in the window, everything the KPIs sum over."""
-    orders = snapshot(inputs.order_attribution, as_of_date).filter(
-        _in_window("paid_date", as_of_date, cfg)
-    )
+    orders = snapshot(inputs.order_attribution, as_of_date).filter(_in_window("paid_date", as_of_date, cfg))
 
     settlement_end = F.col("paid_at") + F.make_dt_interval(days=F.lit(cfg.settlement_window_days))
     is_refunded = F.col("status") == "refunded"

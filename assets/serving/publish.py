@@ -77,7 +77,9 @@ def delta_extension_path() -> str:
         return str(preferred)
     found = sorted(base.glob("*/delta.duckdb_extension"))
     if not found:
-        raise FileNotFoundError(f"no delta.duckdb_extension under {base}; is duckdb-extension-delta installed?")
+        raise FileNotFoundError(
+            f"no delta.duckdb_extension under {base}; is duckdb-extension-delta installed?"
+        )
     return str(found[-1])
 
 
@@ -147,7 +149,9 @@ def publish_kpi_duckdb(
                     reader[relation] = "delta_scan"
             for table in SERVING_TABLES:
                 con.execute(serving_sql(table, sql_dir))
-            row_counts = {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in SERVING_TABLES}
+            row_counts = {
+                t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in SERVING_TABLES
+            }
             for relation in arrow_sources:
                 con.unregister(relation)
             con.execute("CHECKPOINT")

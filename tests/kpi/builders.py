@@ -233,6 +233,25 @@ def order_reexposure(spark, as_of: str, classes: dict[str, str]):
     return _frame(spark, ORDER_REEXPOSURE_SCHEMA, rows)
 
 
+def gold_rows(spark, table: str, rows: list[dict]):
+    """Rows of a gold table: unspecified counts 0, money 0.00, ratios null, settlement_final false."""
+    from assets.kpi.metrics import table_schema
+
+    schema = table_schema(table)
+    filled = []
+    for row in rows:
+        values = []
+        for field in schema.fields:
+            if field.name in row:
+                value = row[field.name]
+            else:
+                kind = field.dataType.simpleString()
+                value = {"bigint": 0, "decimal(18,2)": Decimal("0.00"), "boolean": False}.get(kind)
+            values.append(value)
+        filled.append(tuple(values))
+    return spark.createDataFrame(filled, schema)
+
+
 def by_key(rows, *key: str) -> dict:
     """Collected rows as {key tuple (or single value): row dict}."""
     out = {}

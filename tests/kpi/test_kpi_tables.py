@@ -43,7 +43,6 @@ from assets.kpi.metrics import (
     KPI_MERCHANT_DAILY_COLUMNS,
     KPI_TABLE_COLUMNS,
     RETURN_ATTRIBUTION_DAILY_COLUMNS,
-    KpiInputs,
     compute_kpi_tables,
     settled_amount,
     table_schema,
@@ -62,129 +61,13 @@ def dec(text: str) -> Decimal:
 
 
 @pytest.fixture(scope="module")
-def kpi_inputs(spark) -> KpiInputs:
-    attribution = b.order_attribution(
-        spark,
-        [
-            dict(as_of=D, order_id="o1", user="u1", merchant="m1", quantity=2, amount="50.00",
-                 subsidy="10.00", voucher_pool="organic", pool="ad", campaign="c1", paid_at="2026-12-01 10:00"),
-            dict(as_of=D, order_id="o2", user="u2", merchant="m1", amount="40.00", subsidy="5.00",
-                 voucher_pool="organic", pool="organic", paid_at="2026-12-01 11:00"),
-            dict(as_of=D, order_id="o3", user="u1", merchant="m2", amount="25.50", pool="direct",
-                 paid_at="2026-12-01 12:00"),
-            dict(as_of=D, order_id="o4", user="u3", merchant="m2", quantity=3, amount="9.99", subsidy="2.00",
-                 voucher_pool="ad", pool="ad", campaign="c2", paid_at="2026-12-01 13:00"),
-            # paid 00:30 business time = 16:30 UTC the day before: still the 12-01 cohort
-            dict(as_of=D, order_id="o5", user="u4", merchant="m1", amount="20.00", subsidy="3.00",
-                 voucher_pool="ad", pool="direct", paid_at="2026-12-01 00:30"),
-            dict(as_of=D, order_id="o6", user="u5", merchant="m3", amount="80.00", pool="organic",
-                 paid_at="2026-11-11 09:00"),
-            dict(as_of=D, order_id="o8", user="u6", merchant="m3", amount="99.00", pool="organic",
-                 paid_at="2026-11-10 23:59"),
-            # an older snapshot: must not be read by the run for D
-            dict(as_of="2026-12-09", order_id="o1", user="u1", merchant="m1", amount="999.00",
-                 pool="ad", campaign="c1", paid_at="2026-12-01 10:00"),
-        ],
-    )
-    silver_returns = b.returns(
-        spark,
-        [
-            dict(return_id="r1", order_id="o1", status="refunded", reason="found_cheaper", refund="30.00",
-                 requested_at="2026-12-03 09:00", refunded_at="2026-12-05 09:00", dt="2026-12-05"),
-            dict(return_id="r2", order_id="o1", status="requested", refund="15.00",
-                 requested_at="2026-12-06 09:00", dt="2026-12-06"),
-            dict(return_id="r5", order_id="o1", status="refunded", reason="found_cheaper", refund="9.00",
-                 requested_at="2026-12-02 08:00", refunded_at="2026-12-02 09:00", dt="2026-12-02"),
-            dict(return_id="r5", order_id="o1", status="cancelled", reason="found_cheaper", refund="9.00",
-                 requested_at="2026-12-02 08:00", updated_at="2026-12-03 09:00", dt="2026-12-03"),
-            dict(return_id="r3", order_id="o2", status="refunded", reason="quality_issue", refund="35.00",
-                 type="refund_only", requested_at="2026-12-02 09:00", refunded_at="2026-12-04 09:00",
-                 dt="2026-12-04"),
-            dict(return_id="r4", order_id="o4", status="requested", reason="found_cheaper", refund="10.00",
-                 requested_at="2026-12-03 09:00", dt="2026-12-03"),
-            dict(return_id="r4", order_id="o4", status="refunded", reason="found_cheaper", refund="10.00",
-                 requested_at="2026-12-03 09:00", refunded_at="2026-12-06 09:00", dt="2026-12-06"),
-            dict(return_id="r4", order_id="o4", status="cancelled", reason="found_cheaper", refund="10.00",
-                 requested_at="2026-12-03 09:00", updated_at="2026-12-11 09:00", dt="2026-12-11"),
-            dict(return_id="r7", order_id="o6", status="refunded", refund="8.00",
-                 requested_at="2026-11-18 09:00", refunded_at="2026-11-20 09:00", dt="2026-11-20"),
-            dict(return_id="r6", order_id="o6", status="refunded", refund="20.00",
-                 requested_at="2026-11-28 09:00", refunded_at="2026-11-30 09:00", dt="2026-11-30"),
-            dict(return_id="r8", order_id="o8", status="refunded", refund="9.00",
-                 requested_at="2026-11-12 09:00", refunded_at="2026-11-13 09:00", dt="2026-11-13"),
-        ],
-    )
-    silver_ad_spend = b.ad_spend(
-        spark,
-        [
-            dict(stat_date="2026-12-01", hour=10, advertiser="m1", campaign="c1", spend="60.00",
-                 impressions=900, clicks=40, dt="2026-12-01"),
-            dict(stat_date="2026-12-01", hour=10, advertiser="m1", campaign="c1", spend="70.00",
-                 impressions=1000, clicks=50, dt="2026-12-02"),
-            dict(stat_date="2026-12-01", hour=11, advertiser="m1", campaign="c1", spend="30.00",
-                 impressions=500, clicks=20, dt="2026-12-01"),
-            dict(stat_date="2026-12-01", hour=11, advertiser="m1", campaign="c1", spend="999.00",
-                 impressions=9999, clicks=999, dt="2026-12-11"),
-            dict(stat_date="2026-12-01", hour=9, advertiser="m2", campaign="c2", spend="20.00",
-                 impressions=300, clicks=10, dt="2026-12-01"),
-            dict(stat_date="2026-12-01", hour=9, advertiser="m2", campaign="c3", spend="15.00",
-                 impressions=200, clicks=5, dt="2026-12-01"),
-            dict(stat_date="2026-11-20", hour=9, advertiser="m2", campaign="c3", spend="5.00",
-                 impressions=50, clicks=1, dt="2026-11-20"),
-            dict(stat_date="2026-11-10", hour=9, advertiser="m2", campaign="c3", spend="7.00",
-                 impressions=50, clicks=1, dt="2026-11-10"),
-        ],
-    )
-    allocation = b.ad_fee_allocation(
-        spark,
-        [
-            dict(as_of=D, stat_date="2026-12-01", campaign="c1", advertiser="m1", spend="100.00",
-                 order_id="o1", order_amount="100.00", fee="100.00"),
-            dict(as_of=D, stat_date="2026-12-01", campaign="c2", advertiser="m2", spend="20.00",
-                 order_id="o4", order_amount="29.97", fee="20.00"),
-            dict(as_of=D, stat_date="2026-12-01", campaign="c3", advertiser="m2", spend="15.00"),
-            dict(as_of=D, stat_date="2026-11-20", campaign="c3", advertiser="m2", spend="5.00"),
-            dict(as_of=D, stat_date="2026-11-10", campaign="c3", advertiser="m2", spend="7.00"),
-            dict(as_of="2026-12-09", stat_date="2026-12-01", campaign="c3", advertiser="m2", spend="99.00"),
-        ],
-    )
-    refund_ledger = b.ledger(
-        spark,
-        [
-            dict(settlement_date="2026-12-02", order_id="o1", return_id="r5", paid_at="2026-12-01 10:00",
-                 merchant="m1", campaign="c1", ad_fee_refund="10.00"),
-            dict(settlement_date="2026-12-03", entry_type="reversal", order_id="o1", return_id="r5",
-                 paid_at="2026-12-01 10:00", merchant="m1", campaign="c1", ad_fee_refund="-10.00"),
-            dict(settlement_date="2026-12-06", order_id="o1", return_id="r1", paid_at="2026-12-01 10:00",
-                 merchant="m1", campaign="c1", ad_fee_refund="33.33"),
-            dict(settlement_date="2026-12-07", order_id="o4", return_id="r4", paid_at="2026-12-01 13:00",
-                 merchant="m2", campaign="c2", ad_fee_refund="7.15"),
-            dict(settlement_date="2026-12-11", order_id="o1", return_id="r2", paid_at="2026-12-01 10:00",
-                 merchant="m1", campaign="c1", ad_fee_refund="5.00"),
-            # paid 00:30 business time on 11-12 (16:30 UTC on 11-11): keyed to the 11-12 cohort
-            dict(settlement_date="2026-11-20", order_id="o9", return_id="r9", paid_at="2026-11-12 00:30",
-                 merchant="m4", campaign="c9", ad_fee_refund="4.00"),
-        ],
-    )
-    reexposure = b.order_reexposure(
-        spark, D, {"o1": "ad", "o2": "both", "o3": "none", "o4": "ad", "o5": "none"}
-    )  # o6 has no row: classified 'none'
-    return KpiInputs(
-        order_attribution=attribution,
-        ad_fee_allocation=allocation,
-        ad_fee_refund_ledger=refund_ledger,
-        returns=silver_returns,
-        ad_spend=silver_ad_spend,
-        order_reexposure=reexposure,
-    )
-
-
-@pytest.fixture(scope="module")
 def tables(kpi_inputs):
     frames = compute_kpi_tables(kpi_inputs, b.day(D), CFG)
-    return {name: frame.collect() for name, frame in frames.items()} | {
-        f"{name}__columns": frame.columns for name, frame in frames.items()
-    } | {f"{name}__schema": frame.schema for name, frame in frames.items()}
+    return (
+        {name: frame.collect() for name, frame in frames.items()}
+        | {f"{name}__columns": frame.columns for name, frame in frames.items()}
+        | {f"{name}__schema": frame.schema for name, frame in frames.items()}
+    )
 
 
 def test_columns_and_types(tables):
@@ -194,7 +77,14 @@ def test_columns_and_types(tables):
     assert tuple(tables["return_attribution_daily__columns"]) == RETURN_ATTRIBUTION_DAILY_COLUMNS
     types = {f.name: f.dataType.simpleString() for f in tables["kpi_daily__schema"].fields}
     assert types["dt"] == "date" and types["as_of"] == "date"
-    for money_column in ("payment_gmv", "gmv_ad", "ad_spend", "settled_gmv", "ad_fee_refund", "refund_amount"):
+    for money_column in (
+        "payment_gmv",
+        "gmv_ad",
+        "ad_spend",
+        "settled_gmv",
+        "ad_fee_refund",
+        "refund_amount",
+    ):
         assert types[money_column] == "decimal(18,2)"
     for ratio_column in ("roi", "return_rate", "settlement_rate", "net_roi"):
         assert types[ratio_column] == "decimal(18,6)"
@@ -220,7 +110,9 @@ def test_kpi_daily_cohort_with_open_settlement_window(tables):
     assert row["gmv_organic"] == dec("40.00")  # o2
     assert row["gmv_direct"] == dec("45.50")  # o3 25.50 + o5 20.00
     assert row["platform_subsidy"] == dec("20.00")  # 10 + 5 + 0 + 2 + 3
-    assert row["cross_pool_subsidy"] == dec("13.00")  # o1 organic voucher on ad 10 + o5 ad voucher on direct 3
+    assert row["cross_pool_subsidy"] == dec(
+        "13.00"
+    )  # o1 organic voucher on ad 10 + o5 ad voucher on direct 3
     assert row["ad_spend"] == dec("135.00")  # c1 70 (restated) + 30 + c2 20 + c3 15
     assert row["unattributed_spend"] == dec("15.00")  # c3
     assert row["roi"] == dec("0.962741")  # 129.97 / 135.00 = 0.9627407..
@@ -266,7 +158,11 @@ def test_kpi_daily_ledger_only_and_spend_only_days(tables):
 def test_kpi_merchant_daily(tables):
     merchants = b.by_key(tables["kpi_merchant_daily"], "dt", "merchant_id")
     assert set(merchants) == {
-        (D1, "m1"), (D1, "m2"), (D0, "m3"), (b.day("2026-11-12"), "m4"), (b.day("2026-11-20"), "m2"),
+        (D1, "m1"),
+        (D1, "m2"),
+        (D0, "m3"),
+        (b.day("2026-11-12"), "m4"),
+        (b.day("2026-11-20"), "m2"),
     }
     m1 = merchants[(D1, "m1")]  # o1, o2, o5
     assert (m1["orders"], m1["buyers"]) == (3, 3)
@@ -303,7 +199,11 @@ def test_kpi_merchant_daily(tables):
 def test_kpi_campaign_daily(tables):
     campaigns = b.by_key(tables["kpi_campaign_daily"], "dt", "campaign_id")
     assert set(campaigns) == {
-        (D1, "c1"), (D1, "c2"), (D1, "c3"), (b.day("2026-11-20"), "c3"), (b.day("2026-11-12"), "c9"),
+        (D1, "c1"),
+        (D1, "c2"),
+        (D1, "c3"),
+        (b.day("2026-11-20"), "c3"),
+        (b.day("2026-11-12"), "c9"),
     }
     c1 = campaigns[(D1, "c1")]
     assert c1["merchant_id"] == "m1"
@@ -332,7 +232,12 @@ def test_kpi_campaign_daily(tables):
 
 def test_return_attribution_daily(tables):
     rows = b.by_key(tables["return_attribution_daily"], "dt", "attributed_pool", "reexposure")
-    assert set(rows) == {(D1, "ad", "ad"), (D1, "organic", "both"), (D1, "direct", "none"), (D0, "organic", "none")}
+    assert set(rows) == {
+        (D1, "ad", "ad"),
+        (D1, "organic", "both"),
+        (D1, "direct", "none"),
+        (D0, "organic", "none"),
+    }
     ad_ad = rows[(D1, "ad", "ad")]  # o1, o4
     assert (ad_ad["orders"], ad_ad["returned_orders"]) == (2, 2)
     assert ad_ad["return_rate"] == dec("1.000000")
@@ -372,7 +277,8 @@ def test_settled_amount_rounds_half_up_exactly(spark):
     result = {
         row["case"]: row["settled"]
         for row in frame.select(
-            "case", settled_amount(F.col("order_amount"), F.col("pay_amount"), F.col("refunded")).alias("settled")
+            "case",
+            settled_amount(F.col("order_amount"), F.col("pay_amount"), F.col("refunded")).alias("settled"),
         ).collect()
     }
     assert result == {"half": dec("0.03"), "none": dec("10.00"), "over": dec("0.00"), "third": dec("66.67")}

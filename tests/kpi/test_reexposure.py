@@ -16,8 +16,17 @@ T = "2026-12-01 10:00"
 
 
 def _order(order_id: str, user: str, **extra) -> dict:
-    return dict(as_of=D, order_id=order_id, user=user, spu="s1", product="p1", amount="50.00",
-                paid_at=T, pool="organic", **extra)
+    return dict(
+        as_of=D,
+        order_id=order_id,
+        user=user,
+        spu="s1",
+        product="p1",
+        amount="50.00",
+        paid_at=T,
+        pool="organic",
+        **extra,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,33 +47,74 @@ def reexposure(spark):
         spark,
         [
             # o_none: nothing qualifies
-            dict(event_id="n1", user="u_none", event_time="2026-12-01 12:00", pool="ad", price="50.00"),  # not cheaper
-            dict(event_id="n2", user="u_none", event_time="2026-12-01 09:00", pool="ad", price="40.00"),  # before t
-            dict(event_id="n3", user="u_none", event_time=T, pool="organic", price="40.00"),  # at t: not after
-            dict(event_id="n4", user="u_none", event_time="2026-12-08 10:00:01", pool="ad",
-                 price="40.00"),  # t + 7 days + 1 s
-            dict(event_id="n5", user="u_other", event_time="2026-12-02 10:00", pool="ad", price="40.00"),  # user
-            dict(event_id="n6", user="u_none", spu="s2", event_time="2026-12-02 10:00", pool="ad",
-                 price="40.00"),  # another SPU
-            dict(event_id="n7", user="u_none", event_time="2026-12-02 10:00", pool="organic", price="40.00",
-                 dt="2026-12-11"),  # lands after D
+            dict(
+                event_id="n1", user="u_none", event_time="2026-12-01 12:00", pool="ad", price="50.00"
+            ),  # not cheaper
+            dict(
+                event_id="n2", user="u_none", event_time="2026-12-01 09:00", pool="ad", price="40.00"
+            ),  # before t
+            dict(
+                event_id="n3", user="u_none", event_time=T, pool="organic", price="40.00"
+            ),  # at t: not after
+            dict(
+                event_id="n4", user="u_none", event_time="2026-12-08 10:00:01", pool="ad", price="40.00"
+            ),  # t + 7 days + 1 s
+            dict(
+                event_id="n5", user="u_other", event_time="2026-12-02 10:00", pool="ad", price="40.00"
+            ),  # user
+            dict(
+                event_id="n6",
+                user="u_none",
+                spu="s2",
+                event_time="2026-12-02 10:00",
+                pool="ad",
+                price="40.00",
+            ),  # another SPU
+            dict(
+                event_id="n7",
+                user="u_none",
+                event_time="2026-12-02 10:00",
+                pool="organic",
+                price="40.00",
+                dt="2026-12-11",
+            ),  # lands after D
             # o_ad: another SKU of the same SPU, cheaper, an hour after paying
-            dict(event_id="a1", user="u_ad", product="p2", event_time="2026-12-01 11:00", pool="ad",
-                 price="49.99"),
+            dict(
+                event_id="a1",
+                user="u_ad",
+                product="p2",
+                event_time="2026-12-01 11:00",
+                pool="ad",
+                price="49.99",
+            ),
             # o_organic: a click exactly at t + 7 days (window end is inclusive)
-            dict(event_id="g1", user="u_organic", event_time="2026-12-08 10:00", pool="organic",
-                 type="click", price="45.00"),
+            dict(
+                event_id="g1",
+                user="u_organic",
+                event_time="2026-12-08 10:00",
+                pool="organic",
+                type="click",
+                price="45.00",
+            ),
             # o_both: two ad events and one organic
             dict(event_id="b1", user="u_both", event_time="2026-12-02 10:00", pool="ad", price="45.00"),
-            dict(event_id="b2", user="u_both", event_time="2026-12-03 10:00", pool="ad", type="click",
-                 price="45.00"),
+            dict(
+                event_id="b2",
+                user="u_both",
+                event_time="2026-12-03 10:00",
+                pool="ad",
+                type="click",
+                price="45.00",
+            ),
             dict(event_id="b3", user="u_both", event_time="2026-12-04 10:00", pool="organic", price="48.00"),
             # o_return: first return request (a cancelled one) at 12-03 10:00
             dict(event_id="r1", user="u_return", event_time="2026-12-02 10:00", pool="ad", price="45.00"),
-            dict(event_id="r2", user="u_return", event_time="2026-12-03 10:00", pool="organic",
-                 price="45.00"),  # at the request: not before it
-            dict(event_id="r3", user="u_return", event_time="2026-12-04 10:00", pool="organic",
-                 price="45.00"),  # after the request
+            dict(
+                event_id="r2", user="u_return", event_time="2026-12-03 10:00", pool="organic", price="45.00"
+            ),  # at the request: not before it
+            dict(
+                event_id="r3", user="u_return", event_time="2026-12-04 10:00", pool="organic", price="45.00"
+            ),  # after the request
             # o_late_return: the return that would cut the window lands after D
             dict(event_id="l1", user="u_late", event_time="2026-12-03 10:00", pool="organic", price="45.00"),
         ],
@@ -72,12 +122,28 @@ def reexposure(spark):
     silver_returns = b.returns(
         spark,
         [
-            dict(return_id="x1", order_id="o_return", status="cancelled", requested_at="2026-12-03 10:00",
-                 dt="2026-12-03"),
-            dict(return_id="x2", order_id="o_return", status="refunded", requested_at="2026-12-05 10:00",
-                 refunded_at="2026-12-06 10:00", dt="2026-12-06"),
-            dict(return_id="x3", order_id="o_late_return", status="requested",
-                 requested_at="2026-12-02 10:00", dt="2026-12-11"),
+            dict(
+                return_id="x1",
+                order_id="o_return",
+                status="cancelled",
+                requested_at="2026-12-03 10:00",
+                dt="2026-12-03",
+            ),
+            dict(
+                return_id="x2",
+                order_id="o_return",
+                status="refunded",
+                requested_at="2026-12-05 10:00",
+                refunded_at="2026-12-06 10:00",
+                dt="2026-12-06",
+            ),
+            dict(
+                return_id="x3",
+                order_id="o_late_return",
+                status="requested",
+                requested_at="2026-12-02 10:00",
+                dt="2026-12-11",
+            ),
         ],
     )
     frame = compute_order_reexposure(attribution, silver_returns, events, b.day(D), reexposure_window_days=7)

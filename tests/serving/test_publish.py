@@ -14,7 +14,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from assets.kpi.metrics import KPI_TABLE_COLUMNS, table_schema
+from assets.kpi.metrics import KPI_TABLE_COLUMNS
 from assets.serving.live import connect_live, discover_tables, live_sql
 from assets.serving.publish import (
     SERVING_TABLES,
@@ -29,25 +29,8 @@ D_PREV = b.day("2026-12-09")
 D = b.day("2026-12-10")
 
 
-def gold_rows(spark, table: str, rows: list[dict]):
-    """Rows of a gold table: unspecified counts 0, money 0.00, ratios null, settlement_final false."""
-    schema = table_schema(table)
-    filled = []
-    for row in rows:
-        values = []
-        for field in schema.fields:
-            if field.name in row:
-                value = row[field.name]
-            else:
-                kind = field.dataType.simpleString()
-                value = {"bigint": 0, "decimal(18,2)": Decimal("0.00"), "boolean": False}.get(kind)
-            values.append(value)
-        filled.append(tuple(values))
-    return spark.createDataFrame(filled, schema)
-
-
 def write_gold(spark, warehouse: str, table: str, as_of: dt.date, rows: list[dict]) -> int:
-    frame = gold_rows(spark, table, [dict(row, as_of=as_of) for row in rows])
+    frame = b.gold_rows(spark, table, [dict(row, as_of=as_of) for row in rows])
     return replace_partition(frame, f"{warehouse}/gold/{table}", {"as_of": as_of})
 
 
@@ -57,34 +40,102 @@ def warehouse(spark, tmp_path_factory):
     previous = spark.conf.get("spark.databricks.delta.snapshotPartitions", None)
     spark.conf.set("spark.databricks.delta.snapshotPartitions", "2")
     root = str(tmp_path_factory.mktemp("warehouse"))
-    write_gold(spark, root, "kpi_daily", D_PREV, [
-        dict(dt=b.day("2026-11-10"), orders=1, payment_gmv=Decimal("10.00")),
-        dict(dt=b.day("2026-12-09"), orders=2, payment_gmv=Decimal("20.00")),
-    ])
+    write_gold(
+        spark,
+        root,
+        "kpi_daily",
+        D_PREV,
+        [
+            dict(dt=b.day("2026-11-10"), orders=1, payment_gmv=Decimal("10.00")),
+            dict(dt=b.day("2026-12-09"), orders=2, payment_gmv=Decimal("20.00")),
+        ],
+    )
     # a first run for D, then its rerun with later data: the rerun replaces only as_of = D
     write_gold(spark, root, "kpi_daily", D, [dict(dt=b.day("2026-12-09"), orders=99)])
-    write_gold(spark, root, "kpi_daily", D, [
-        dict(dt=b.day("2026-12-09"), orders=3, payment_gmv=Decimal("30.00"), roi=Decimal("1.234567"),
-             settlement_final=False),
-        dict(dt=b.day("2026-12-10"), orders=4, payment_gmv=Decimal("40.00")),
-    ])
-    write_gold(spark, root, "kpi_merchant_daily", D, [
-        dict(dt=b.day("2026-12-10"), merchant_id="m1", orders=4, payment_gmv=Decimal("40.00")),
-    ])
-    write_gold(spark, root, "kpi_campaign_daily", D, [
-        dict(dt=b.day("2026-12-10"), campaign_id="c1", merchant_id="m1", impressions=10, clicks=2,
-             ad_spend=Decimal("5.00")),
-    ])
-    write_gold(spark, root, "return_attribution_daily", D, [
-        dict(dt=b.day("2026-12-10"), attributed_pool="ad", reexposure="both", orders=2, returned_orders=1,
-             return_rate=Decimal("0.500000"), refund_amount=Decimal("3.10"), found_cheaper_returns=1),
-    ])
-    ledger = b.ledger(spark, [
-        dict(settlement_date="2026-12-10", order_id="o1", return_id="r1", paid_at="2026-12-01 10:00",
-             refunded_at="2026-12-05 09:00", merchant="m1", campaign="c1", ad_fee_refund="33.33"),
-        dict(settlement_date="2026-12-10", entry_type="reversal", order_id="o2", return_id="r2",
-             paid_at="2026-12-01 10:00", merchant="m1", campaign="c1", ad_fee_refund="-1.05"),
-    ])
+    write_gold(
+        spark,
+        root,
+        "kpi_daily",
+        D,
+        [
+            dict(
+                dt=b.day("2026-12-09"),
+                orders=3,
+                payment_gmv=Decimal("30.00"),
+                roi=Decimal("1.234567"),
+                settlement_final=False,
+            ),
+            dict(dt=b.day("2026-12-10"), orders=4, payment_gmv=Decimal("40.00")),
+        ],
+    )
+    write_gold(
+        spark,
+        root,
+        "kpi_merchant_daily",
+        D,
+        [
+            dict(dt=b.day("2026-12-10"), merchant_id="m1", orders=4, payment_gmv=Decimal("40.00")),
+        ],
+    )
+    write_gold(
+        spark,
+        root,
+        "kpi_campaign_daily",
+        D,
+        [
+            dict(
+                dt=b.day("2026-12-10"),
+                campaign_id="c1",
+                merchant_id="m1",
+                impressions=10,
+                clicks=2,
+                ad_spend=Decimal("5.00"),
+            ),
+        ],
+    )
+    write_gold(
+        spark,
+        root,
+        "return_attribution_daily",
+        D,
+        [
+            dict(
+                dt=b.day("2026-12-10"),
+                attributed_pool="ad",
+                reexposure="both",
+                orders=2,
+                returned_orders=1,
+                return_rate=Decimal("0.500000"),
+                refund_amount=Decimal("3.10"),
+                found_cheaper_returns=1,
+            ),
+        ],
+    )
+    ledger = b.ledger(
+        spark,
+        [
+            dict(
+                settlement_date="2026-12-10",
+                order_id="o1",
+                return_id="r1",
+                paid_at="2026-12-01 10:00",
+                refunded_at="2026-12-05 09:00",
+                merchant="m1",
+                campaign="c1",
+                ad_fee_refund="33.33",
+            ),
+            dict(
+                settlement_date="2026-12-10",
+                entry_type="reversal",
+                order_id="o2",
+                return_id="r2",
+                paid_at="2026-12-01 10:00",
+                merchant="m1",
+                campaign="c1",
+                ad_fee_refund="-1.05",
+            ),
+        ],
+    )
     replace_partition(ledger, f"{root}/finance/ad_fee_refund_ledger", {"settlement_date": D})
     yield root
     if previous is None:
@@ -182,10 +233,13 @@ def test_bare_client_reads_every_table_with_its_types(published):
             ("refund", "o1", Decimal("33.33"), "2026-12-05 09:00"),
             ("reversal", "o2", Decimal("-1.05"), "2026-12-01 10:00"),
         ]
-        campaign = con.execute("SELECT merchant_id, impressions, clicks, ad_spend FROM kpi_campaign_daily").fetchall()
+        campaign = con.execute(
+            "SELECT merchant_id, impressions, clicks, ad_spend FROM kpi_campaign_daily"
+        ).fetchall()
         assert campaign == [("m1", 10, 2, Decimal("5.00"))]
         attribution = con.execute(
-            "SELECT attributed_pool, reexposure, orders, return_rate, refund_amount FROM return_attribution_daily"
+            "SELECT attributed_pool, reexposure, orders, return_rate, refund_amount "
+            "FROM return_attribution_daily"
         ).fetchall()
         assert attribution == [("ad", "both", 2, Decimal("0.500000"), Decimal("3.10"))]
 
@@ -194,10 +248,16 @@ def test_republish_swaps_the_file_under_an_open_reader(spark, warehouse, publish
     reader = bare_connection(published.path)
     try:
         before = reader.execute("SELECT count(*) FROM kpi_merchant_daily").fetchone()[0]
-        write_gold(spark, warehouse, "kpi_merchant_daily", D, [
-            dict(dt=b.day("2026-12-10"), merchant_id="m1", orders=4),
-            dict(dt=b.day("2026-12-10"), merchant_id="m2", orders=1),
-        ])
+        write_gold(
+            spark,
+            warehouse,
+            "kpi_merchant_daily",
+            D,
+            [
+                dict(dt=b.day("2026-12-10"), merchant_id="m1", orders=4),
+                dict(dt=b.day("2026-12-10"), merchant_id="m2", orders=1),
+            ],
+        )
         again = publish_kpi_duckdb(warehouse)
         # the open reader still sees a whole file (the previous one)
         assert reader.execute("SELECT count(*) FROM kpi_merchant_daily").fetchone()[0] == before == 1
@@ -223,13 +283,18 @@ def test_failed_publish_leaves_the_published_file_alone(warehouse, published, tm
 
 def test_spark_fallback_gives_the_same_tables(spark, warehouse, published, tmp_path):
     target = str(tmp_path / "kpi.duckdb")
-    fallback = publish_kpi_duckdb(warehouse, target=target, arrow_sources=spark_arrow_sources(spark, warehouse))
+    fallback = publish_kpi_duckdb(
+        warehouse, target=target, arrow_sources=spark_arrow_sources(spark, warehouse)
+    )
     assert set(fallback.source_reader.values()) == {"arrow"}
     with bare_connection(target) as new, bare_connection(published.path) as reference:
         for table in SERVING_TABLES:
             query = f"SELECT * FROM {table} ORDER BY ALL"
             assert new.execute(query).fetchall() == reference.execute(query).fetchall(), table
-            assert new.execute(f"DESCRIBE {table}").fetchall() == reference.execute(f"DESCRIBE {table}").fetchall()
+            assert (
+                new.execute(f"DESCRIBE {table}").fetchall()
+                == reference.execute(f"DESCRIBE {table}").fetchall()
+            )
 
 
 def test_live_views(warehouse, published):
