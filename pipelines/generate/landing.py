@@ -42,6 +42,7 @@ from .simulate import (
     Table,
     ad_counts,
     cohort_faults,
+    compact,
     concat,
     noise_events,
     nrows,
@@ -54,7 +55,7 @@ from .world import HOUR_WEIGHTS, ID_PREFIX, ID_WIDTH, World, build_world
 SOURCES = ("orders", "returns", "ad_spend", "traffic")
 LOOKAHEAD = MAX_CLICK_LEAD_DAYS + 1
 MAX_TEXT_ROWS = 1_000_000  # per JSONL/CSV file
-MAX_PARQUET_ROWS = 4_000_000  # per Parquet file
+MAX_PARQUET_ROWS = 2_500_000  # per Parquet file
 STREAM_COHORT, STREAM_COHORT_FAULTS, STREAM_NOISE, STREAM_SPEND, STREAM_FILES, STREAM_FAULTS = 2, 3, 4, 5, 6, 7
 SOURCE_NO = {s: i for i, s in enumerate(SOURCES)}
 GENERATOR_DIR = "_generator"
@@ -79,7 +80,7 @@ PARQUET_OPTIONS = dict(
     row_group_size=1_000_000,
     use_dictionary=["user_id", "product_id", "spu_id", "merchant_id", "pool", "event_type", "campaign_id",
                     "placement"],
-    write_statistics=True,
+    write_statistics=["event_time"],  # string statistics cost more than the rest of the write
     version="2.6",
     data_page_version="1.0",
 )
@@ -119,7 +120,8 @@ class GenerationSummary:
         return dict(sorted(out.items()))
 
     def to_json_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("landing_dir", "start", "end", "orders_per_day", "seed", "faults",
+        # no landing_dir: the same arguments give the same bytes wherever the landing zone is
+        d = {k: getattr(self, k) for k in ("start", "end", "orders_per_day", "seed", "faults",
                                           "records", "files", "cohorts", "world")}
         d["fault_counts"] = self.fault_counts()
         d["faults_total"] = len(self.injected_faults)
@@ -213,7 +215,7 @@ class _Run:
         tr["land"] = np.maximum(tr["land"], self.d_start)
         self.add_ad_counts(tr)
         for source in ("orders", "returns", "traffic"):
-            for land, tab in split_by_land(c[source]).items():
+            for land, tab in split_by_land(compact(c[source])).items():
                 if land > self.d_end:
                     continue
                 assert land >= self.current, (source, land, self.current)
@@ -254,118 +256,50 @@ class _Run:
             for p in folder.glob("part-*"):
                 p.unlink()
 
-    # ---- fault planning ------------------------------------------------------------------------------
-    def plan_faults(self, source: str, day: int, files: list[_File], n_day: int) -> None:
-        """Decide this day's record faults of ``source`` and attach them to ``files`` as edits.
-
-        Called before any of the day's files is written (the files hold their base rows)."""
-        if not self.faults or not files:
-            return
-        rng = self.rng(STREAM_FAULTS, SOURCE_NO[source], day)
-        kinds: list[FaultKind] = KINDS[source]
-        counts = kind_counts(rng, kinds, n_day, self.day_index(day))
-        last_day = day == self.d_end
-        for f in files:
-            f.used = np.zeros(f.n, dtype=bool) | (f.tags != 0)
-        for kind, count in zip(kinds, counts, strict=True):
-            if last_day and self.kind_total[(source, kind.name)] == 0:
-                count = max(count, 1)
-            if count == 0:
-                continue
-            done = self._plan_kind(source, day, rng, kind, count, files)
-            self.kind_total[(source, kind.name)] += done
-
-    def _candidates(self, kind: FaultKind, files: list[_File], file_range) -> tuple[np.ndarray, np.ndarray]:
-        fi, ri = [], []
-        for j in file_range:
-            f = files[j]
-            ok = ~f.used
-            if kind.cond is not None:
-                ok &= kind.cond(f.cols)
-            idx = np.nonzero(ok)[0]
-            fi.append(np.full(len(idx), j))
-            ri.append(idx)
-        if not fi:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return np.concatenate(fi), np.concatenate(ri)
-
-    def _plan_kind(self, source, day, rng, kind: FaultKind, count: int, files: list[_File]) -> int:
-        text = source != "traffic"
-        if kind.scope == "cross_day":
-            pool = self.stash[source].get(day - 1, []) + self.stash[source].get(day - 2, [])
-            if not pool:
-                return 0
-            picks = _sample(rng, len(pool), count)
-            for p in np.sort(picks):
-                j = int(rng.integers(0, len(files)))
-                f = files[j]
-                f.edits.append(_Edit(int(rng.integers(0, f.n)), "after", pool[p], kind.name, kind.rule))
-            return len(picks)
-        src_range = range(len(files) - 1) if kind.scope == "cross_file" else range(len(files))
-        fi, ri = self._candidates(kind, files, src_range)
-        if len(fi) == 0:
-            return 0
-        picks = np.sort(_sample(rng, len(fi), count))
-        for p in picks:
-            j, i = int(fi[p]), int(ri[p])
-            f = files[j]
-            f.used[i] = True
-            record = f.base[i].as_py()[:-1] if text else f.base.slice(i, 1).to_pylist()[0]
-            if kind.scope == "cross_file":
-                dest = files[int(rng.integers(j + 1, len(files)))]
-                dest.edits.append(_Edit(int(rng.integers(0, dest.n)), "after", record, kind.name, kind.rule))
-                continue
-            payload = kind.make(record, rng) if kind.make is not None else record
-            if not text and kind.rule not in ("duplicate", None):
-                payload["event_id"] = self.fresh_event_id(day)
-            if kind.op == "replace":
-                f.edits.append(_Edit(i, "replace", payload, kind.name, kind.rule))
-            elif kind.scope == "same_file":
-                anchor = i + int(rng.integers(0, min(20, f.n - i)))
-                f.edits.append(_Edit(anchor, "after", payload, kind.name, kind.rule))
-            else:
-                f.edits.append(_Edit(i, "after", payload, kind.name, kind.rule))
-        return len(picks)
-
     def fresh_event_id(self, day: int) -> str:
         self._fresh += 1
-        return f"e{R.day_date(day).strftime('%Y%m%d')}{self._fresh:09d}"
+        return f"e{R.day_date(day):%Y%m%d}{self._fresh:09d}"
 
-    def stash_rows(self, source: str, day: int, f: _File, rng) -> None:
-        """Keep a few rows of a written file for exact duplicates in later dt folders."""
-        if not self.faults or f.n == 0:
-            return
-        idx = np.nonzero(f.tags == 0)[0]
-        idx = np.sort(rng.choice(idx, min(20, len(idx)), replace=False)) if len(idx) else idx
+    # ---- writing one source-day, file by file ----------------------------------------------------
+    def write_day(self, source: str, day: int, sizes: list[int], build, header: str | None = None,
+                  after_file=None) -> None:
+        """Build (``build(j) -> _File``), corrupt (faults) and write the day's files one at a time,
+        so that at most one file's rows are in memory."""
+        planner = _FaultPlanner(self, source, day, sizes) if self.faults else None
+        for j in range(len(sizes)):
+            f = build(j)
+            if planner is not None:
+                planner.plan_file(j, f)
+            self.write_file(source, day, f, header)
+            if planner is not None:
+                planner.after_file(f)
+            if after_file is not None:
+                after_file(j, f)
+            del f
+
+    def write_file(self, source: str, day: int, f: _File, header: str | None) -> None:
+        path = self.landing / f.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        segs, edit_line, ins_pos = _segments(f.n, f.edits)
         if source == "traffic":
-            rows = f.base.take(pa.array(idx, pa.int64())).to_pylist()
+            n_written = _write_parquet(path, f, segs)
         else:
-            rows = [s[:-1] for s in f.base.take(pa.array(idx, pa.int64())).to_pylist()]
-        self.stash[source].setdefault(day, []).extend(rows)
+            n_written = _write_text(path, f, segs, header)
+        for k, e in enumerate(f.edits):
+            self.entry(source, day, f.name, edit_line[k], e.fault, e.rule)
+        tagged = np.nonzero(f.tags)[0]
+        for i, line in zip(tagged, _base_lines(tagged, ins_pos), strict=True):
+            self.entry(source, day, f.name, int(line), TAG_FAULTS[int(f.tags[i])], None)
+        if f.gz:
+            self.entry(source, day, f.name, None, "gzip_file", None)
+        if f.extra_column:
+            self.entry(source, day, f.name, None, "extra_column", None)
+        self.count(source, day, f.name, n_written)
 
-    # ---- writing -------------------------------------------------------------------------------
-    def write_files(self, source: str, day: int, files: list[_File], header: str | None = None) -> None:
-        rng = self.rng(STREAM_FAULTS, SOURCE_NO[source], day, 99)
-        for f in files:
-            path = self.landing / f.name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            segs, edit_line, ins_pos = _segments(f.n, f.edits)
-            if source == "traffic":
-                n_written = _write_parquet(path, f, segs)
-            else:
-                n_written = _write_text(path, f, segs, header)
-            for k, e in enumerate(f.edits):
-                self.entry(source, day, f.name, edit_line[k], e.fault, e.rule)
-            tagged = np.nonzero(f.tags)[0]
-            for i, line in zip(tagged, _base_lines(tagged, ins_pos), strict=True):
-                self.entry(source, day, f.name, int(line), TAG_FAULTS[int(f.tags[i])], None)
-            if f.gz:
-                self.entry(source, day, f.name, None, "gzip_file", None)
-            if f.extra_column:
-                self.entry(source, day, f.name, None, "extra_column", None)
-            self.records[source][self.dt_str(day)] = self.records[source].get(self.dt_str(day), 0) + n_written
-            self.files[source].setdefault(self.dt_str(day), []).append(f.name)
-            self.stash_rows(source, day, f, rng)
+    def count(self, source: str, day: int, name: str, n: int) -> None:
+        d = self.dt_str(day)
+        self.records[source][d] = self.records[source].get(d, 0) + n
+        self.files[source].setdefault(d, []).append(name)
 
     def entry(self, source, day, file, line, fault, rule) -> None:
         self.entries.append({"source": source, "dt": self.dt_str(day), "file": file, "line": line,
@@ -388,11 +322,14 @@ class _Run:
             return
         w = self.world
         chunks = self.split("orders", day, tab, ["upd", "ms", "okey", "ver"], MAX_TEXT_ROWS)
+        del tab
         gz_file = -1
         if self.faults and (self.day_index(day) % 2 == 1 or self.n_days() == 1):
             gz_file = int(self.rng(STREAM_FILES, 10, day).integers(0, len(chunks)))
-        files = []
-        for j, c in enumerate(chunks):
+
+        def build(j: int) -> _File:
+            c = chunks[j]
+            chunks[j] = None
             sku = c["sku"]
             paid_ok = c["paid"] >= 0
             line = R.join(
@@ -412,10 +349,10 @@ class _Run:
                 ',"updated_at":"', R.ts_strings(c["upd"], c["style"], c["ms"]),
                 '"}\n',
             )
-            files.append(_File(self.file_name("orders", day, j, j == gz_file), line, c, c["ftag"],
-                               gz=j == gz_file))
-        self.plan_faults("orders", day, files, nrows(tab))
-        self.write_files("orders", day, files)
+            cols = {"paid": c["paid"], "subsidy": c["subsidy"]}
+            return _File(self.file_name("orders", day, j, j == gz_file), line, cols, c["ftag"], gz=j == gz_file)
+
+        self.write_day("orders", day, [nrows(c) for c in chunks], build)
 
     # ---- returns --------------------------------------------------------------------------------
     def write_returns(self, day: int) -> None:
@@ -426,8 +363,9 @@ class _Run:
         gz_file = -1
         if self.faults and self.special_day(day, 3):
             gz_file = int(self.rng(STREAM_FILES, 11, day).integers(0, len(chunks)))
-        files = []
-        for j, c in enumerate(chunks):
+
+        def build(j: int) -> _File:
+            c = chunks[j]
             refunded_ok = c["refunded"] >= 0
             okey = c["okey"]
             line = R.join(
@@ -444,13 +382,15 @@ class _Run:
                 '","updated_at":"', R.ts_strings(c["upd"], c["style"]),
                 '"}\n',
             )
-            files.append(_File(self.file_name("returns", day, j, j == gz_file), line, c, c["ftag"],
-                               gz=j == gz_file))
-        self.plan_faults("returns", day, files, nrows(tab))
-        self.write_files("returns", day, files)
+            cols = {"refunded": c["refunded"], "status": c["status"]}
+            return _File(self.file_name("returns", day, j, j == gz_file), line, cols, c["ftag"], gz=j == gz_file)
+
+        self.write_day("returns", day, [nrows(c) for c in chunks], build)
 
     # ---- traffic --------------------------------------------------------------------------------
     def write_traffic(self, day: int) -> None:
+        """Files by hour range of the day: background noise generated per file, plus the buffered
+        cohort events (events of earlier days landing late go to the first file)."""
         w = self.world
         cohort = concat(self.pending["traffic"].get(day, []))
         n_noise = int(round(NOISE_PER_ORDER * self.opd))
@@ -460,28 +400,31 @@ class _Run:
         share = np.array([HOUR_WEIGHTS[bounds[i] : bounds[i + 1]].sum() for i in range(k)])
         n_per = np.floor(n_noise * share / share.sum()).astype(np.int64)
         n_per[-1] += n_noise - n_per.sum()
+        file_of = np.zeros(n_cohort, dtype=np.int64)
         if n_cohort:
             on_day = R.business_day(cohort["time"]) == day
             hour = np.where(on_day, R.business_hour(cohort["time"]), 0)
             file_of = np.searchsorted(bounds[1:-1], hour, side="right")
+        sizes = [int(n_per[j] + (file_of == j).sum()) for j in range(k)]
         base_t = R.day_start_utc(self.d_start) - 30 * R.DAY
         self._fresh = 10**9 - 10**6  # ids of corrupted copies: a range no regular event reaches
-        seq = 0
-        files = []
-        for j in range(k):
+        extra_col = -1
+        if self.faults and self.special_day(day, 4):
+            extra_col = int(self.rng(STREAM_FILES, 12, day).integers(0, k))
+        seq = [0]
+
+        def build(j: int) -> _File:
             noise = noise_events(w, self.rng(STREAM_NOISE, day, j), day, (int(bounds[j]), int(bounds[j + 1])),
                                  int(n_per[j]))
             self.add_ad_counts(noise)
-            parts = [noise]
-            if n_cohort:
-                parts.insert(0, take(cohort, np.nonzero(file_of == j)[0]))
-            tab = concat(parts)
+            tab = concat([take(cohort, np.nonzero(file_of == j)[0]), noise] if n_cohort else [noise])
+            del noise
             key = ((tab["time"] - base_t) << RANK_BITS) | tab["rank"]
             tab = take(tab, np.argsort(key, kind="stable"))
             n = nrows(tab)
             sku, camp = tab["sku"], tab["camp"]
             table = pa.Table.from_arrays([
-                R.id_strings(f"e{R.day_date(day):%Y%m%d}", seq + np.arange(n), 9),
+                R.id_strings(f"e{R.day_date(day):%Y%m%d}", seq[0] + np.arange(n), 9),
                 R.timestamp_utc(tab["time"]),
                 _ids("user", tab["user"]),
                 _ids("product", sku),
@@ -493,15 +436,15 @@ class _Run:
                 R.pick(PLACEMENTS, tab["placement"]),
                 R.decimal_from_cents(tab["price"]),
             ], schema=TRAFFIC_SCHEMA)
-            seq += n
-            cols = {"pool": tab["pool"]}
-            files.append(_File(self.file_name("traffic", day, j), table, cols, tab["ftag"]))
-        if self.faults and self.special_day(day, 4):
-            files[int(self.rng(STREAM_FILES, 12, day).integers(0, k))].extra_column = True
-        self.plan_faults("traffic", day, files, seq)
-        if self.faults and self.special_day(day, 2):
-            self.write_truncated_parquet(day, files[0], k)
-        self.write_files("traffic", day, files)
+            seq[0] += n
+            return _File(self.file_name("traffic", day, j), table, {"pool": tab["pool"]}, tab["ftag"],
+                         extra_column=j == extra_col)
+
+        def after_file(j: int, f: _File) -> None:
+            if j == 0 and self.faults and self.special_day(day, 2):
+                self.write_truncated_parquet(day, f, k)
+
+        self.write_day("traffic", day, sizes, build, after_file=after_file)
 
     def write_truncated_parquet(self, day: int, src: _File, k: int) -> None:
         """A Parquet file cut short (no footer): unreadable. It holds copies of real events."""
@@ -517,6 +460,8 @@ class _Run:
 
     # ---- ad spend -------------------------------------------------------------------------------
     def write_ad_spend(self, day: int) -> None:
+        """The ad platform's hourly report: impressions and clicks of the day's ad events per campaign
+        and hour, spend = clicks x the hour's CPC. Files by hour range; restatements in the last."""
         w = self.world
         acc = self.acc.get(day)
         rng = self.rng(STREAM_SPEND, day)
@@ -530,7 +475,7 @@ class _Run:
         tab = {"sday": np.full(len(idx), day, dtype=np.int64), "hour": hour, "camp": camp,
                "impressions": impressions, "clicks": clicks, "spend": clicks * cpc,
                "ftag": np.zeros(len(idx), dtype=np.int8)}
-        self.spend_history[day] = tab
+        self.spend_history[day] = dict(tab, restated=np.zeros(len(idx), dtype=bool))
         if self.faults:
             tab = concat([tab, self.restatements(day)])
         n = nrows(tab)
@@ -541,14 +486,15 @@ class _Run:
         file_of = np.where(tab["sday"] == day, np.searchsorted(bounds[1:-1], tab["hour"], side="right"), k - 1)
         order = np.lexsort((tab["camp"], tab["hour"], tab["sday"], file_of))
         tab, file_of = take(tab, order), file_of[order]
+        chunks = [take(tab, np.nonzero(file_of == j)[0]) for j in range(k)]
+        chunks = [c for c in chunks if nrows(c)]
         extra_col = -1
         if self.faults and self.special_day(day, 5):
-            extra_col = int(self.rng(STREAM_FILES, 13, day).integers(0, k))
-        files = []
-        for j in range(k):
-            c = take(tab, np.nonzero(file_of == j)[0])
-            if nrows(c) == 0:
-                continue
+            extra_col = int(self.rng(STREAM_FILES, 13, day).integers(0, len(chunks)))
+        firsts: list[str] = []
+
+        def build(j: int) -> _File:
+            c = chunks[j]
             cc = c["camp"]
             line = R.join(
                 R.date_strings(c["sday"]), ",", R.int_strings(c["hour"]), ",",
@@ -556,26 +502,37 @@ class _Run:
                 _ids("product", w.camp_product[cc]), ",", R.int_strings(c["impressions"]), ",",
                 R.int_strings(c["clicks"]), ",", R.money_strings(c["spend"]), "\n",
             )
-            files.append(_File(self.file_name("ad_spend", day, len(files)), line, c, c["ftag"],
-                               extra_column=len(files) == extra_col))
-        self.plan_faults("ad_spend", day, files, n)
-        self.write_files("ad_spend", day, files, header=CSV_HEADER)
+            return _File(self.file_name("ad_spend", day, j), line, {}, c["ftag"], extra_column=j == extra_col)
+
+        def after_file(j: int, f: _File) -> None:
+            firsts.extend(s[:-1] for s in f.base.slice(0, min(10, f.n)).to_pylist())
+
+        self.write_day("ad_spend", day, [nrows(c) for c in chunks], build, header=CSV_HEADER,
+                       after_file=after_file)
         if self.faults and self.special_day(day, 1):
-            self.write_missing_column_csv(day, files, len(files))
+            self.write_missing_column_csv(day, firsts, len(chunks))
 
     def restatements(self, day: int) -> Table:
         """Rows of the two previous stat dates sent again with corrected (fewer) clicks and spend."""
-        prev = [self.spend_history[d] for d in (day - 2, day - 1) if d in self.spend_history]
-        prev = concat(prev)
-        if not prev:
+        days = [d for d in (day - 2, day - 1) if d in self.spend_history]
+        if not days:
             return {}
+        prev = concat([self.spend_history[d] for d in days])
         rng = self.rng(STREAM_FAULTS, SOURCE_NO["ad_spend"], day, 7)
-        cand = np.nonzero(prev["clicks"] >= 1)[0]
+        cand = np.nonzero((prev["clicks"] >= 1) & ~prev["restated"])[0]
         k = min(len(cand), max(1, int(round(0.005 * nrows(prev)))))
         if k == 0:
             return {}
-        pick = np.sort(rng.choice(cand, k, replace=False))
+        pick = np.sort(cand[_sample(rng, len(cand), k)])
         r = take(prev, pick)
+        offset = 0
+        for d in days:  # a row is restated at most once
+            h = self.spend_history[d]
+            m = len(h["sday"])
+            mine = pick[(pick >= offset) & (pick < offset + m)] - offset
+            h["restated"][mine] = True
+            offset += m
+        r.pop("restated")
         cpc = r["spend"] // r["clicks"]
         cut = np.maximum(1, np.round(r["clicks"] * rng.uniform(0.05, 0.3, k))).astype(np.int64)
         r["clicks"] = r["clicks"] - cut
@@ -583,19 +540,93 @@ class _Run:
         r["ftag"] = np.full(k, FT_RESTATED, dtype=np.int8)
         return r
 
-    def write_missing_column_csv(self, day: int, files: list[_File], j: int) -> None:
+    def write_missing_column_csv(self, day: int, rows: list[str], j: int) -> None:
         """A CSV without the ``spend`` column; its rows copy real rows (every row quarantined)."""
-        lines = []
-        for f in files:
-            take_n = min(10, f.n)
-            lines += [s[:-1].rsplit(",", 1)[0] for s in f.base.slice(0, take_n).to_pylist()]
+        lines = [r.rsplit(",", 1)[0] for r in rows]
         name = self.file_name("ad_spend", day, j)
         header = CSV_HEADER.rsplit(",", 1)[0]
         (self.landing / name).write_bytes(("\n".join([header, *lines]) + "\n").encode())
         for i in range(len(lines)):
             self.entry("ad_spend", day, name, i + 1, "missing_column_spend", "file:missing_column:spend")
-        self.records["ad_spend"][self.dt_str(day)] += len(lines)
-        self.files["ad_spend"].setdefault(self.dt_str(day), []).append(name)
+        self.count("ad_spend", day, name, len(lines))
+
+
+class _FaultPlanner:
+    """Record faults of one source-day, decided file by file as the files are built.
+
+    Per kind, the day's count (``faults.kind_counts``) is spread over the files by size up front;
+    duplicates of an earlier file of the day come from a sample of rows kept from the files already
+    written, duplicates of earlier days from ``_Run.stash``."""
+
+    def __init__(self, run: _Run, source: str, day: int, sizes: list[int]):
+        self.run, self.source, self.day = run, source, day
+        self.rng = run.rng(STREAM_FAULTS, SOURCE_NO[source], day)
+        self.kinds: list[FaultKind] = KINDS[source]
+        counts = kind_counts(self.rng, self.kinds, sum(sizes), run.day_index(day))
+        sizes_a = np.asarray(sizes, dtype=np.float64)
+        self.alloc: list[np.ndarray] = []
+        for kind, count in zip(self.kinds, counts, strict=True):
+            if day == run.d_end and run.kind_total[(source, kind.name)] == 0:
+                count = max(count, 1)  # every kind at least once per run
+            w = sizes_a.copy()
+            if kind.scope == "cross_file":
+                w[0] = 0.0
+            if count == 0 or w.sum() == 0:
+                self.alloc.append(np.zeros(len(sizes), dtype=np.int64))
+            else:
+                self.alloc.append(self.rng.multinomial(count, w / w.sum()))
+        self.today: list = []  # sample rows of the files written so far
+
+    def plan_file(self, j: int, f: _File) -> None:
+        f.used = f.tags != 0
+        for kind, alloc in zip(self.kinds, self.alloc, strict=True):
+            if alloc[j]:
+                done = self._plan(kind, int(alloc[j]), f)
+                self.run.kind_total[(self.source, kind.name)] += done
+
+    def _record(self, f: _File, i: int):
+        return f.base[i].as_py()[:-1] if self.source != "traffic" else f.base.slice(i, 1).to_pylist()[0]
+
+    def _plan(self, kind: FaultKind, count: int, f: _File) -> int:
+        rng = self.rng
+        if kind.scope in ("cross_day", "cross_file"):
+            if kind.scope == "cross_file":
+                pool = self.today
+            else:
+                stash = self.run.stash[self.source]
+                pool = stash.get(self.day - 1, []) + stash.get(self.day - 2, [])
+            picks = np.sort(_sample(rng, len(pool), count))
+            for p in picks:
+                f.edits.append(_Edit(int(rng.integers(0, f.n)), "after", pool[p], kind.name, kind.rule))
+            return len(picks)
+        ok = ~f.used
+        if kind.cond is not None:
+            ok &= kind.cond(f.cols)
+        cand = np.nonzero(ok)[0]
+        picks = np.sort(cand[_sample(rng, len(cand), count)])
+        for i in picks:
+            i = int(i)
+            f.used[i] = True
+            record = self._record(f, i)
+            payload = kind.make(record, rng) if kind.make is not None else record
+            if self.source == "traffic" and kind.rule not in ("duplicate", None):
+                payload["event_id"] = self.run.fresh_event_id(self.day)
+            if kind.op == "replace":
+                f.edits.append(_Edit(i, "replace", payload, kind.name, kind.rule))
+            elif kind.scope == "same_file":
+                anchor = i + int(rng.integers(0, min(20, f.n - i)))
+                f.edits.append(_Edit(anchor, "after", payload, kind.name, kind.rule))
+            else:
+                f.edits.append(_Edit(i, "after", payload, kind.name, kind.rule))
+        return len(picks)
+
+    def after_file(self, f: _File) -> None:
+        """Keep a few untouched rows for duplicates in later files (today) and later dt folders."""
+        idx = np.nonzero(~f.used)[0]
+        idx = np.sort(idx[_sample(self.rng, len(idx), 20)])
+        rows = [self._record(f, int(i)) for i in idx]
+        self.today.extend(rows)
+        self.run.stash[self.source].setdefault(self.day, []).extend(rows)
 
 
 def _sample(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
@@ -651,7 +682,7 @@ def _write_text(path: Path, f: _File, segs: list[tuple], header: str | None) -> 
     offs, data = R.string_offsets(base)
     n = 0
     with open(path, "wb") as fh:
-        out = gzip.GzipFile(filename="", mode="wb", fileobj=fh, compresslevel=6, mtime=0) if f.gz else fh
+        out = gzip.GzipFile(filename="", mode="wb", fileobj=fh, compresslevel=1, mtime=0) if f.gz else fh
         if header is not None:
             out.write((header + "\n").encode())
         for seg in segs:

@@ -62,7 +62,7 @@ P_REEXPOSED = 0.25
 P_RETURN_BASE = 0.07
 P_RETURN_REEXPOSED = 0.21  # 3x
 P_MULTI_RETURN = 0.06
-P_SLOW_REFUND = 0.03
+P_SLOW_REFUND = 0.05  # requested 15-20 days after paying, refunded ~27-37 days after
 P_REVERSAL = 0.03
 MAX_CLICK_LEAD_DAYS = 10  # clicks are at most this long before paying
 
@@ -81,6 +81,23 @@ def take(t: Table, idx) -> Table:
 
 def nrows(t: Table) -> int:
     return len(next(iter(t.values()))) if t else 0
+
+
+COMPACT = {"user": np.int32, "sku": np.int32, "qty": np.int8, "price": np.int32, "subsidy": np.int32,
+           "camp": np.int32, "land": np.int32, "rank": np.int32}
+
+
+def compact(t: Table) -> Table:
+    """Smaller integer types for buffered records (values are range-checked)."""
+    out = {}
+    for k, v in t.items():
+        typ = COMPACT.get(k)
+        if typ is not None and len(v) and v.dtype != typ:
+            info = np.iinfo(typ)
+            if v.min() >= info.min and v.max() <= info.max:
+                v = v.astype(typ)
+        out[k] = v
+    return out
 
 
 def split_by_land(t: Table) -> dict[int, Table]:
@@ -277,19 +294,23 @@ def simulate_cohort(world: World, day: int, orders_per_day: int, rng: np.random.
                       IMPRESSION, np.where(imp_pool == AD, live_camp[ii], -1), price[ii]))
 
     # ---- lower-price re-exposure after paying ---------------------------------------------------
-    reexp = normal & (rng.random(n) < P_REEXPOSED)
-    pc_u = rng.random(n)
-    want_ad = reexp & (pc_u < 0.6)  # 40% ad, 40% organic, 20% both
-    want_org = reexp & (pc_u >= 0.4)
     ad_camp = w.cheaper_promoted(sku, rng.random(n))
     ad_sku = np.where(ad_camp >= 0, w.camp_product[np.maximum(ad_camp, 0)], sku)
     discount = np.floor(price * _u(rng, n, 0.75, 0.95) / 10.0).astype(np.int64) * 10
     discount = np.where((discount >= price) | (discount <= 0), price - 1, discount)
     ad_price = np.where(ad_camp >= 0, w.sku_price[ad_sku], discount)
     ad_camp = np.where(ad_camp >= 0, ad_camp, live_camp)  # else: the same SKU, discounted, via its campaign
-    no_ad = want_ad & (ad_camp < 0)
-    want_org |= no_ad
-    want_ad &= ~no_ad
+    # The ad pool retargets: buyers it can reach (a campaign shows this SPU cheaper, or this SKU with a
+    # discount) are re-exposed more often (P_REEXPOSED overall). Pools there: 50% ad, 15% organic,
+    # 35% both; elsewhere organic only.
+    ad_ok = ad_camp >= 0
+    share_ok = max(float(ad_ok[normal].mean()) if normal.any() else 0.0, 1e-9)
+    p_ok = min(0.6, 1.4 * P_REEXPOSED)
+    p_other = max(0.0, (P_REEXPOSED - share_ok * p_ok) / max(1e-9, 1.0 - share_ok))
+    reexp = normal & (rng.random(n) < np.where(ad_ok, p_ok, p_other))
+    pc_u = rng.random(n)
+    want_ad = reexp & ad_ok & ((pc_u < 0.50) | (pc_u >= 0.65))
+    want_org = reexp & (~want_ad | (pc_u >= 0.65))
     org_sku = w.cheaper_sku(sku, rng.random(n))
     org_price = np.where(org_sku >= 0, w.sku_price[np.maximum(org_sku, 0)], discount)
     org_sku = np.where(org_sku >= 0, org_sku, sku)
@@ -375,7 +396,7 @@ def _return_versions(rng, rets: Table) -> Table:
     rejected = (u >= 0.85) & (u < 0.93)
     cancelled = u >= 0.93
     approved_t = req + rng.integers(HOUR, 2 * DAY, m)
-    refund_delay = np.where(rets["slow"], rng.integers(11 * DAY, 20 * DAY, m), rng.integers(HOUR, 3 * DAY, m))
+    refund_delay = np.where(rets["slow"], rng.integers(11 * DAY, 16 * DAY, m), rng.integers(HOUR, 3 * DAY, m))
     refunded_t = approved_t + refund_delay
     rejected_t = req + rng.integers(2 * HOUR, 3 * DAY, m)
     cancelled_t = req + rng.integers(HOUR, 4 * DAY, m)
@@ -496,13 +517,13 @@ def noise_events(world: World, rng: np.random.Generator, day: int, hours: tuple[
     hw = HOUR_WEIGHTS[h0:h1]
     hour = h0 + sample_cdf(cdf(hw), rng.random(n))
     time = day_start_utc(day) + hour * HOUR + rng.integers(0, HOUR, n)
-    pool = np.where(rng.random(n) < 0.3, AD, ORGANIC).astype(np.int8)
+    pool = np.where(rng.random(n) < 0.35, AD, ORGANIC).astype(np.int8)
     camp = sample_cdf(w.camp_noise_cdf, rng.random(n))
     sku = rng.integers(0, w.n_sku, n)
     sku = np.where(pool == AD, w.camp_product[camp], sku)
     camp = np.where(pool == AD, camp, -1)
     user = rng.integers(0, w.n_users, n)
-    etype = (rng.random(n) < np.where(pool == AD, 0.045, 0.05)).astype(np.int8)
+    etype = (rng.random(n) < np.where(pool == AD, 0.08, 0.05)).astype(np.int8)
     tab = _events(rng, time, user, sku, pool, etype, camp, w.sku_price[sku])
     return tab
 

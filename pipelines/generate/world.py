@@ -138,7 +138,7 @@ def build_world(orders_per_day: int, seed: int) -> World:
     is_adv = rng.random(n_merch) < 0.4
     is_adv[np.argsort(-merchant_weight)[:2]] = True
     advertisers = np.nonzero(is_adv)[0]
-    camps_per = 1 + np.minimum(rng.poisson(1.2, len(advertisers)), 3)
+    camps_per = 1 + np.minimum(rng.poisson(1.8, len(advertisers)), 5)
     camp_adv = np.repeat(advertisers, camps_per).astype(np.int64)
     n_camp = len(camp_adv)
     by_merchant = np.argsort(sku_merchant, kind="stable")
@@ -152,7 +152,7 @@ def build_world(orders_per_day: int, seed: int) -> World:
         camp_dud[rng.integers(0, n_camp)] = True
     if camp_dud.all():
         camp_dud[0] = False
-    camp_cpc = np.exp(rng.normal(np.log(350.0), 0.5, n_camp)).round().astype(np.int64).clip(50, 3000)
+    camp_cpc = np.exp(rng.normal(np.log(450.0), 0.5, n_camp)).round().astype(np.int64).clip(50, 3000)
     w_order = sku_pop[camp_product] * rng.lognormal(0.0, 0.3, n_camp) * (~camp_dud)
     w_noise = np.sqrt(merchant_weight[camp_adv]) * rng.lognormal(0.0, 0.5, n_camp)
 

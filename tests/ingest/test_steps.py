@@ -1,0 +1,154 @@
+"""Bronze and silver steps on a small hand-made landing zone with every kind of fault."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import functions as F
+
+from assets.ingest.contracts import AD_SPEND, ORDERS, TRAFFIC
+from assets.ingest.steps import ingest_bronze, ingest_silver
+from assets.storage import read_table
+from pipelines.config import OnetrackConfig
+from tests.ingest.helpers import order
+
+D1, D2 = dt.date(2026, 11, 3), dt.date(2026, 11, 4)
+
+
+def write_lines(path, lines, gz=False):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
+
+
+@pytest.fixture(scope="module")
+def zone(tmp_path_factory):
+    root = tmp_path_factory.mktemp("onetrack")
+    landing = root / "landing"
+    o = lambda **kw: json.dumps(order(**kw))  # noqa: E731
+    write_lines(
+        landing / "orders/dt=2026-11-03/part-1.jsonl",
+        [
+            o(order_id="o1"),
+            o(order_id="o1"),  # exact duplicate
+            "{broken",  # malformed
+            "",  # blank line: not a record
+            o(order_id="o2", quantity=0),  # quarantined
+            o(order_id="o3", note="extra"),  # extra field: accepted, reported
+        ],
+    )
+    write_lines(landing / "orders/dt=2026-11-03/part-2.jsonl.gz", [o(order_id="o4")], gz=True)
+    (landing / "orders/dt=2026-11-03/part-3.jsonl.gz").write_bytes(b"\x1f\x8b\x08 not really gzip")
+    write_lines(
+        landing / "orders/dt=2026-11-04/part-1.jsonl",
+        [o(order_id="o1"), o(order_id="o1", status="shipped", updated_at="2026-11-04T09:00:00+08:00")],
+    )
+    header = "stat_date,stat_hour,advertiser_id,campaign_id,product_id,impressions,clicks,spend"
+    write_lines(
+        landing / "ad_spend/dt=2026-11-03/a.csv",
+        [header, "2026-11-03,1,m1,c1,p1,100,10,12.50", "2026-11-03,2,m1,c1,p1,5,9,1.00"],
+    )
+    write_lines(
+        landing / "ad_spend/dt=2026-11-03/b.csv",
+        ["stat_date,stat_hour,advertiser_id,campaign_id,product_id,impressions,clicks",
+         "2026-11-03,3,m1,c1,p1,100,10", "2026-11-03,4,m1,c1,p1,100,10"],
+    )
+    tdir = landing / "traffic/dt=2026-11-03"
+    tdir.mkdir(parents=True)
+    table = pa.table(
+        {
+            "event_id": ["e1", "e2", "e1"],
+            "event_time": pa.array(
+                [dt.datetime(2026, 11, 2, 17, 0), dt.datetime(2026, 11, 2, 18, 0), dt.datetime(2026, 11, 2, 17, 0)],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "user_id": ["u1"] * 3, "product_id": ["p1"] * 3, "spu_id": ["s1"] * 3, "merchant_id": ["m1"] * 3,
+            "pool": ["ad", "organic", "ad"], "event_type": ["click"] * 3,
+            "campaign_id": ["c1", None, "c1"], "placement": ["feed"] * 3,
+            "shown_price": pa.array([Decimal("59.90")] * 3, pa.decimal128(18, 2)),
+        }
+    )
+    pq.write_table(table, tdir / "a.parquet")
+    good = (tdir / "a.parquet").read_bytes()
+    (tdir / "b.parquet").write_bytes(good[: len(good) // 2])  # truncated
+    return OnetrackConfig(
+        landing_dir=str(landing), warehouse_dir=str(root / "warehouse"), settlement_dir=str(root / "settlements")
+    )
+
+
+def run_source(spark, cfg, contract, day):
+    bronze = ingest_bronze(spark, cfg, contract, day)
+    silver = ingest_silver(spark, cfg, contract, day)
+    return bronze, silver
+
+
+def test_orders_conservation_and_quarantine(spark, zone):
+    bronze, silver = run_source(spark, zone, ORDERS, D1)
+    assert bronze["files_read"] == 3 and bronze["files_quarantined"] == 1  # the fake .gz
+    assert silver["records_read"] == 6  # 5 non-blank lines of part-1 + 1 of part-2
+    assert silver["records_accepted"] == 3  # o1, o3, o4
+    assert silver["records_duplicate"] == 1
+    assert silver["records_quarantined"] == 2
+    assert silver["quarantine_by_rule"] == {"json:malformed": 1, "quantity:range": 1}
+    assert silver["extra_fields"] == {"note": 1}
+    q = read_table(spark, zone.table_path("quarantine", "orders")).orderBy("line_number").collect()
+    assert [(r.source_file, r.line_number, r.rule) for r in q] == [
+        ("orders/dt=2026-11-03/part-1.jsonl", 3, "json:malformed"),
+        ("orders/dt=2026-11-03/part-1.jsonl", 5, "quantity:range"),
+    ]
+    assert q[0].raw == "{broken"
+    files = read_table(spark, zone.table_path("bronze", "landing_files")).filter("source = 'orders'").collect()
+    bad = [f for f in files if f.status == "quarantined"]
+    assert [f.source_file for f in bad] == ["orders/dt=2026-11-03/part-3.jsonl.gz"]
+    assert bad[0].error.startswith("file:unreadable")
+
+
+def test_later_partition_dedups_against_history_and_keeps_versions(spark, zone):
+    run_source(spark, zone, ORDERS, D1)
+    _, silver = run_source(spark, zone, ORDERS, D2)
+    assert (silver["records_read"], silver["records_accepted"], silver["records_duplicate"]) == (2, 1, 1)
+    versions = read_table(spark, zone.table_path("silver", "orders")).filter("order_id = 'o1'")
+    assert sorted(r.status for r in versions.collect()) == ["paid", "shipped"]
+
+
+def test_rerun_changes_no_row(spark, zone):
+    run_source(spark, zone, ORDERS, D1)
+    tables = [("bronze", "orders"), ("silver", "orders"), ("quarantine", "orders"), ("audit", "ingest_audit")]
+
+    def snapshot():
+        return {
+            t: sorted(map(str, read_table(spark, zone.table_path(*t)).drop("fields").collect())) for t in tables
+        }
+
+    before = snapshot()
+    run_source(spark, zone, ORDERS, D1)
+    assert snapshot() == before
+
+
+def test_csv_missing_column_quarantines_every_row(spark, zone):
+    bronze, silver = run_source(spark, zone, AD_SPEND, D1)
+    assert bronze["files_quarantined"] == 1
+    assert silver["records_read"] == 4
+    assert silver["quarantine_by_rule"] == {"file:missing_column:spend": 2, "clicks:range": 1}
+    row = read_table(spark, zone.table_path("silver", "ad_spend")).first()
+    assert (row.stat_hour, row.impressions, row.clicks, row.spend) == (1, 100, 10, Decimal("12.50"))
+
+
+def test_parquet_truncated_file_and_duplicate_event(spark, zone):
+    bronze, silver = run_source(spark, zone, TRAFFIC, D1)
+    assert (bronze["files_read"], bronze["files_quarantined"]) == (2, 1)
+    assert (silver["records_read"], silver["records_accepted"], silver["records_duplicate"]) == (3, 2, 1)
+    rows = (
+        read_table(spark, zone.table_path("silver", "traffic"))
+        .select("event_id", F.date_format("event_time", "yyyy-MM-dd HH:mm").alias("local"))
+        .orderBy("event_id")
+        .collect()
+    )
+    # 17:00 UTC on Nov 2 is 01:00 on Nov 3 in Asia/Shanghai.
+    assert [(r.event_id, r.local) for r in rows] == [("e1", "2026-11-03 01:00"), ("e2", "2026-11-03 02:00")]

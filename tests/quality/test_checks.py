@@ -1,0 +1,113 @@
+"""The Dagster bridge: specs, results with metadata, blocking of downstream assets."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from quality.checks import check_results, check_specs, failures_markdown
+from quality.runner import validate
+from quality.suites import Suite, between, in_set, not_null, unique_key
+
+CRITICAL = Suite(
+    name="orders_rules",
+    description="SPEC §2 rules",
+    expectations=lambda: [*not_null("order_id"), *between("quantity", 1), *in_set("status", ["paid", "shipped"])],
+    example_columns=("order_id",),
+)
+ADVISORY = Suite(
+    name="orders_keys",
+    description="one row per order",
+    expectations=lambda: unique_key("order_id", include_not_null=False),
+    critical=False,
+)
+BROKEN = Suite(
+    name="orders_broken",
+    description="prepare refers to a missing column",
+    expectations=lambda: not_null("x"),
+    prepare=lambda df: df.select("no_such_column"),
+)
+
+
+def orders(spark):
+    rows = [("o1", 1, "paid"), ("o2", 0, "paid"), ("o3", -2, "paid"), ("o3", 2, "shipped"), (None, 1, "lost")]
+    return spark.createDataFrame(rows, "order_id STRING, quantity INT, status STRING").cache()
+
+
+def test_check_specs_name_block_and_describe():
+    specs = check_specs("silver/orders", [CRITICAL, ADVISORY])
+
+    assert [(s.name, s.blocking, s.description) for s in specs] == [
+        ("orders_rules", True, "SPEC §2 rules"),
+        ("orders_keys", False, "one row per order"),
+    ]
+    assert {s.asset_key for s in specs} == {dg.AssetKey(["silver", "orders"])}
+
+
+def test_check_results_report_failures_with_counts_and_examples(spark, tmp_path):
+    df = orders(spark)
+
+    critical, advisory, broken = check_results(
+        dg.AssetKey(["silver", "orders"]),
+        df,
+        [CRITICAL, ADVISORY, BROKEN],
+        validations_root=str(tmp_path),
+        partition="2026-11-03",
+    )
+
+    assert critical.check_name == "orders_rules"
+    assert critical.asset_key == dg.AssetKey(["silver", "orders"])
+    assert not critical.passed
+    assert critical.severity == dg.AssetCheckSeverity.ERROR
+    meta = {k: v.value for k, v in critical.metadata.items()}
+    assert meta["evaluated_expectations"] == 3
+    assert meta["failed_expectations"] == 3
+    assert meta["unexpected_count"] == 4  # 1 null order_id + 2 quantities < 1 + 1 status "lost"
+    assert meta["rows"] == 5
+    assert meta["elapsed_seconds"] > 0
+    assert isinstance(critical.metadata["examples"], dg.MarkdownMetadataValue)
+    assert "| failed | quantity | column_values_to_be_between" in meta["examples"]
+    assert '"o2"' in meta["examples"] and '"o3"' in meta["examples"]  # example rows by order_id
+    assert "lost" in meta["examples"]
+
+    assert not advisory.passed
+    assert advisory.severity == dg.AssetCheckSeverity.WARN
+    assert advisory.metadata["unexpected_count"].value == 2
+
+    assert not broken.passed
+    assert "no_such_column" in broken.metadata["examples"].value
+
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json")) == [
+        "orders_keys/2026-11-03.json",
+        "orders_rules/2026-11-03.json",
+    ]
+    df.unpersist()
+
+
+def test_passing_suite_reads_as_all_passed(spark):
+    df = spark.createDataFrame([("o1", 1, "paid")], "order_id STRING, quantity INT, status STRING")
+    outcome = validate(df, CRITICAL)
+
+    [result] = check_results("silver/orders", df, [CRITICAL])
+
+    assert result.passed
+    assert failures_markdown(outcome) == "All 3 expectations passed on 1 rows."
+
+
+def test_a_failed_critical_check_blocks_downstream_assets(spark):
+    @dg.asset(key=["silver", "orders"], check_specs=check_specs("silver/orders", [CRITICAL]))
+    def silver_orders():
+        df = orders(spark)
+        yield dg.MaterializeResult()
+        yield from check_results("silver/orders", df, [CRITICAL])
+
+    @dg.asset(deps=[silver_orders])
+    def downstream():
+        return 1
+
+    result = dg.materialize([silver_orders, downstream], raise_on_error=False)
+
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert dg.AssetKey(["silver", "orders"]) in materialized
+    assert dg.AssetKey("downstream") not in materialized
