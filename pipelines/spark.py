@@ -16,6 +16,7 @@ import glob
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 from pipelines.config import BUSINESS_TZ, REPO_ROOT
@@ -108,6 +109,9 @@ def build_spark_session(
     """Create (or return the running) SparkSession with Delta Lake configured."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    # Python workers (if any) run the same interpreter and packages as the driver.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     remote = os.environ.get("ONETRACK_SPARK_REMOTE")

@@ -9,29 +9,14 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from assets.kpi.metrics import KPI_TABLE_KEYS, table_schema
-from assets.kpi.reexposure import REEXPOSURE_VALUES
+from assets.kpi.reexposure import ORDER_REEXPOSURE_SCHEMA, REEXPOSURE_VALUES
 from pipelines.config import OnetrackConfig
 from quality.suites import Suite, between, equation_suite, in_set, not_null, schema_expectations, unique_key
 
 POOLS = ("ad", "organic", "direct")
 DEFAULTS = OnetrackConfig()
-
-ORDER_REEXPOSURE_SCHEMA = T.StructType(
-    [
-        T.StructField("order_id", T.StringType()),
-        T.StructField("paid_date", T.DateType()),
-        T.StructField("paid_at", T.TimestampType()),
-        T.StructField("first_requested_at", T.TimestampType()),
-        T.StructField("ad_exposures", T.LongType()),
-        T.StructField("organic_exposures", T.LongType()),
-        T.StructField("reexposure", T.StringType()),
-        T.StructField("as_of", T.DateType()),
-    ]
-)
-
 
 # --- gold/order_reexposure -------------------------------------------------------------------------
 

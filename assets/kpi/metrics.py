@@ -519,9 +519,17 @@ def _return_attribution_daily_from(facts: DataFrame, as_of_date: dt.date) -> Dat
 # --- all four at once ----------------------------------------------------------------------------
 
 
-def compute_kpi_tables(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> dict[str, DataFrame]:
-    """The four gold KPI tables for run date ``D``, sharing one computation of the order facts."""
-    facts = cohort_order_facts(inputs, as_of_date, cfg)
+def compute_kpi_tables(
+    inputs: KpiInputs,
+    as_of_date: dt.date,
+    cfg: OnetrackConfig,
+    facts: DataFrame | None = None,
+) -> dict[str, DataFrame]:
+    """The four gold KPI tables for run date ``D``, sharing one computation of the order facts.
+
+    ``facts``: :func:`cohort_order_facts` of the same inputs, when the caller has cached it.
+    """
+    facts = cohort_order_facts(inputs, as_of_date, cfg) if facts is None else facts
     return {
         "kpi_daily": _kpi_daily_from(facts, inputs, as_of_date, cfg),
         "kpi_merchant_daily": _kpi_merchant_daily_from(facts, inputs, as_of_date, cfg),

@@ -13,6 +13,7 @@ import datetime as dt
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from assets.kpi.inputs import returns_as_of, snapshot, traffic_as_of
 
@@ -27,6 +28,19 @@ ORDER_REEXPOSURE_COLUMNS = (
     "organic_exposures",
     "reexposure",
     "as_of",
+)
+
+ORDER_REEXPOSURE_SCHEMA = T.StructType(
+    [
+        T.StructField("order_id", T.StringType()),
+        T.StructField("paid_date", T.DateType()),
+        T.StructField("paid_at", T.TimestampType()),
+        T.StructField("first_requested_at", T.TimestampType()),
+        T.StructField("ad_exposures", T.LongType()),
+        T.StructField("organic_exposures", T.LongType()),
+        T.StructField("reexposure", T.StringType()),
+        T.StructField("as_of", T.DateType()),
+    ]
 )
 
 

@@ -119,20 +119,42 @@ ORDER_KINDS = [
     FaultKind("missing_order_id", "order_id:required", make=_json(_delete("order_id"))),
     FaultKind("null_user_id", "user_id:required", make=_json(_set("user_id", None))),
     FaultKind("bad_status", "status:enum", make=_json(_set("status", _choice(["pending", "PAID"])))),
-    FaultKind("bad_paid_at", "paid_at:type", cond=lambda c: c["paid"] >= 0,
-              make=_json(_set("paid_at", lambda d, r: _bad_date(d["paid_at"])))),
-    FaultKind("updated_at_without_offset", "updated_at:type",
-              make=_json(_set("updated_at", lambda d, r: _no_offset(d["updated_at"])))),
+    FaultKind(
+        "bad_paid_at",
+        "paid_at:type",
+        cond=lambda c: c["paid"] >= 0,
+        make=_json(_set("paid_at", lambda d, r: _bad_date(d["paid_at"]))),
+    ),
+    FaultKind(
+        "updated_at_without_offset",
+        "updated_at:type",
+        make=_json(_set("updated_at", lambda d, r: _no_offset(d["updated_at"]))),
+    ),
     FaultKind("non_positive_quantity", "quantity:range", make=_json(_set("quantity", _choice([0, -1])))),
-    FaultKind("unit_price_3_decimals", "unit_price:type",
-              make=_json(_set("unit_price", lambda d, r: d["unit_price"] + "5"))),
+    FaultKind(
+        "unit_price_3_decimals",
+        "unit_price:type",
+        make=_json(_set("unit_price", lambda d, r: d["unit_price"] + "5")),
+    ),
     FaultKind("subsidy_not_below_amount", "platform_subsidy:range", make=_json(_subsidy_at_amount)),
-    FaultKind("voucher_pool_without_subsidy", "voucher_pool:consistency", cond=lambda c: c["subsidy"] == 0,
-              make=_json(_set("voucher_pool", _choice(["ad", "organic"])))),
-    FaultKind("subsidy_without_voucher_pool", "voucher_pool:consistency", cond=lambda c: c["subsidy"] > 0,
-              make=_json(_set("voucher_pool", None))),
-    FaultKind("bad_voucher_pool", "voucher_pool:enum", cond=lambda c: c["subsidy"] > 0,
-              make=_json(_set("voucher_pool", "live"))),
+    FaultKind(
+        "voucher_pool_without_subsidy",
+        "voucher_pool:consistency",
+        cond=lambda c: c["subsidy"] == 0,
+        make=_json(_set("voucher_pool", _choice(["ad", "organic"]))),
+    ),
+    FaultKind(
+        "subsidy_without_voucher_pool",
+        "voucher_pool:consistency",
+        cond=lambda c: c["subsidy"] > 0,
+        make=_json(_set("voucher_pool", None)),
+    ),
+    FaultKind(
+        "bad_voucher_pool",
+        "voucher_pool:enum",
+        cond=lambda c: c["subsidy"] > 0,
+        make=_json(_set("voucher_pool", "live")),
+    ),
 ]
 
 RETURN_KINDS = [
@@ -142,24 +164,53 @@ RETURN_KINDS = [
     FaultKind("missing_return_id", "return_id:required", make=_json(_delete("return_id"))),
     FaultKind("bad_return_type", "return_type:enum", make=_json(_set("return_type", "refund"))),
     FaultKind("bad_reason_code", "reason_code:enum", make=_json(_set("reason_code", "too_expensive"))),
-    FaultKind("bad_status", "status:enum", cond=lambda c: c["refunded"] < 0,
-              make=_json(_set("status", "refunding"))),
-    FaultKind("bad_requested_at", "requested_at:type",
-              make=_json(_set("requested_at", lambda d, r: _bad_date(d["requested_at"])))),
-    FaultKind("refunded_at_without_refund", "refunded_at:consistency",
-              cond=lambda c: (c["status"] == R_REQUESTED) | (c["status"] == R_APPROVED),
-              make=_json(_set("refunded_at", lambda d, r: d["updated_at"]))),
-    FaultKind("refunded_without_refunded_at", "refunded_at:consistency",
-              cond=lambda c: c["status"] == R_REFUNDED, make=_json(_set("refunded_at", None))),
-    FaultKind("non_positive_refund_amount", "refund_amount:range",
-              make=_json(_set("refund_amount", lambda d, r: ["0.00", _negative_money(d, "refund_amount")][
-                  int(r.integers(0, 2))]))),
-    FaultKind("refund_amount_3_decimals", "refund_amount:type",
-              make=_json(_set("refund_amount", lambda d, r: d["refund_amount"] + "5"))),
+    FaultKind(
+        "bad_status", "status:enum", cond=lambda c: c["refunded"] < 0, make=_json(_set("status", "refunding"))
+    ),
+    FaultKind(
+        "bad_requested_at",
+        "requested_at:type",
+        make=_json(_set("requested_at", lambda d, r: _bad_date(d["requested_at"]))),
+    ),
+    FaultKind(
+        "refunded_at_without_refund",
+        "refunded_at:consistency",
+        cond=lambda c: (c["status"] == R_REQUESTED) | (c["status"] == R_APPROVED),
+        make=_json(_set("refunded_at", lambda d, r: d["updated_at"])),
+    ),
+    FaultKind(
+        "refunded_without_refunded_at",
+        "refunded_at:consistency",
+        cond=lambda c: c["status"] == R_REFUNDED,
+        make=_json(_set("refunded_at", None)),
+    ),
+    FaultKind(
+        "non_positive_refund_amount",
+        "refund_amount:range",
+        make=_json(
+            _set(
+                "refund_amount",
+                lambda d, r: ["0.00", _negative_money(d, "refund_amount")][int(r.integers(0, 2))],
+            )
+        ),
+    ),
+    FaultKind(
+        "refund_amount_3_decimals",
+        "refund_amount:type",
+        make=_json(_set("refund_amount", lambda d, r: d["refund_amount"] + "5")),
+    ),
 ]
 
-AD_SPEND_COLUMNS = ["stat_date", "stat_hour", "advertiser_id", "campaign_id", "product_id", "impressions",
-                    "clicks", "spend"]
+AD_SPEND_COLUMNS = [
+    "stat_date",
+    "stat_hour",
+    "advertiser_id",
+    "campaign_id",
+    "product_id",
+    "impressions",
+    "clicks",
+    "spend",
+]
 
 
 def _csv(f):
@@ -173,14 +224,22 @@ def _csv(f):
 
 AD_SPEND_KINDS = [
     *_dup_kinds("row"),
-    FaultKind("clicks_above_impressions", "clicks:range",
-              make=_csv(_set("clicks", lambda d, r: int(d["impressions"]) + int(r.integers(1, 6))))),
-    FaultKind("negative_spend", "spend:range", make=_csv(_set("spend", lambda d, r: _negative_money(d, "spend")))),
+    FaultKind(
+        "clicks_above_impressions",
+        "clicks:range",
+        make=_csv(_set("clicks", lambda d, r: int(d["impressions"]) + int(r.integers(1, 6)))),
+    ),
+    FaultKind(
+        "negative_spend", "spend:range", make=_csv(_set("spend", lambda d, r: _negative_money(d, "spend")))
+    ),
     FaultKind("spend_3_decimals", "spend:type", make=_csv(_set("spend", lambda d, r: d["spend"] + "5"))),
     FaultKind("stat_hour_out_of_range", "stat_hour:range", make=_csv(_set("stat_hour", 24))),
     FaultKind("missing_campaign_id", "campaign_id:required", make=_csv(_set("campaign_id", ""))),
-    FaultKind("bad_stat_date", "stat_date:type",
-              make=_csv(_set("stat_date", lambda d, r: d["stat_date"].replace("-", "/")))),
+    FaultKind(
+        "bad_stat_date",
+        "stat_date:type",
+        make=_csv(_set("stat_date", lambda d, r: d["stat_date"].replace("-", "/"))),
+    ),
 ]
 
 
@@ -200,15 +259,28 @@ def _later(row, rng):
 TRAFFIC_KINDS = [
     *_dup_kinds("event"),
     FaultKind("duplicate_event_id_changed_record", "duplicate", scope="same_file", make=_row(_later)),
-    FaultKind("bad_pool", "pool:enum", cond=lambda c: c["pool"] == ORGANIC, make=_row(_set("pool", "recommend"))),
+    FaultKind(
+        "bad_pool", "pool:enum", cond=lambda c: c["pool"] == ORGANIC, make=_row(_set("pool", "recommend"))
+    ),
     FaultKind("bad_event_type", "event_type:enum", make=_row(_set("event_type", "view"))),
     FaultKind("bad_placement", "placement:enum", make=_row(_set("placement", "banner"))),
-    FaultKind("non_positive_shown_price", "shown_price:range",
-              make=_row(_set("shown_price", _choice([decimal.Decimal("0.00"), decimal.Decimal("-9.90")])))),
-    FaultKind("ad_event_without_campaign", "campaign_id:consistency", cond=lambda c: c["pool"] == AD,
-              make=_row(_set("campaign_id", None))),
-    FaultKind("organic_event_with_campaign", "campaign_id:consistency", cond=lambda c: c["pool"] == ORGANIC,
-              make=_row(_set("campaign_id", "c000000"))),
+    FaultKind(
+        "non_positive_shown_price",
+        "shown_price:range",
+        make=_row(_set("shown_price", _choice([decimal.Decimal("0.00"), decimal.Decimal("-9.90")]))),
+    ),
+    FaultKind(
+        "ad_event_without_campaign",
+        "campaign_id:consistency",
+        cond=lambda c: c["pool"] == AD,
+        make=_row(_set("campaign_id", None)),
+    ),
+    FaultKind(
+        "organic_event_with_campaign",
+        "campaign_id:consistency",
+        cond=lambda c: c["pool"] == ORGANIC,
+        make=_row(_set("campaign_id", "c000000")),
+    ),
     FaultKind("null_user_id", "user_id:required", make=_row(_set("user_id", None))),
     FaultKind("null_event_time", "event_time:required", make=_row(_set("event_time", None))),
 ]
@@ -219,7 +291,9 @@ FAULT_SHARE = 0.008  # ~0.8% of a source's records per day, spread over its kind
 FAULT_CAP = 200  # per kind, source and day
 
 
-def kind_counts(rng: np.random.Generator, kinds: list[FaultKind], n_records: int, day_index: int) -> list[int]:
+def kind_counts(
+    rng: np.random.Generator, kinds: list[FaultKind], n_records: int, day_index: int
+) -> list[int]:
     """How many records of each kind to inject on a day with ``n_records`` records.
 
     Expected ``FAULT_SHARE * n_records / len(kinds)`` per kind; below one per day, the kinds take

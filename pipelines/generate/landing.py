@@ -26,12 +26,12 @@ import pyarrow.parquet as pq
 from . import render as R
 from .faults import AD_SPEND_COLUMNS, KINDS, FaultKind, dumps, kind_counts
 from .simulate import (
+    EVENT_TYPES,
     FT_RESTATED,
     MAX_CLICK_LEAD_DAYS,
     NOISE_PER_ORDER,
     ORDER_SEQ,
     ORDER_STATUS,
-    EVENT_TYPES,
     PLACEMENTS,
     POOLS,
     RANK_BITS,
@@ -56,30 +56,47 @@ SOURCES = ("orders", "returns", "ad_spend", "traffic")
 LOOKAHEAD = MAX_CLICK_LEAD_DAYS + 1
 MAX_TEXT_ROWS = 1_000_000  # per JSONL/CSV file
 MAX_PARQUET_ROWS = 2_500_000  # per Parquet file
-STREAM_COHORT, STREAM_COHORT_FAULTS, STREAM_NOISE, STREAM_SPEND, STREAM_FILES, STREAM_FAULTS = 2, 3, 4, 5, 6, 7
+STREAM_COHORT, STREAM_COHORT_FAULTS, STREAM_NOISE, STREAM_SPEND, STREAM_FILES, STREAM_FAULTS = (
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+)
 SOURCE_NO = {s: i for i, s in enumerate(SOURCES)}
 GENERATOR_DIR = "_generator"
 EXT = {"orders": ".jsonl", "returns": ".jsonl", "ad_spend": ".csv", "traffic": ".parquet"}
 
-TRAFFIC_SCHEMA = pa.schema([
-    ("event_id", pa.string()),
-    ("event_time", pa.timestamp("us", tz="UTC")),
-    ("user_id", pa.string()),
-    ("product_id", pa.string()),
-    ("spu_id", pa.string()),
-    ("merchant_id", pa.string()),
-    ("pool", pa.string()),
-    ("event_type", pa.string()),
-    ("campaign_id", pa.string()),
-    ("placement", pa.string()),
-    ("shown_price", pa.decimal128(18, 2)),
-])
+TRAFFIC_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("event_time", pa.timestamp("us", tz="UTC")),
+        ("user_id", pa.string()),
+        ("product_id", pa.string()),
+        ("spu_id", pa.string()),
+        ("merchant_id", pa.string()),
+        ("pool", pa.string()),
+        ("event_type", pa.string()),
+        ("campaign_id", pa.string()),
+        ("placement", pa.string()),
+        ("shown_price", pa.decimal128(18, 2)),
+    ]
+)
 PARQUET_OPTIONS = dict(
     compression="zstd",
     compression_level=3,
     row_group_size=1_000_000,
-    use_dictionary=["user_id", "product_id", "spu_id", "merchant_id", "pool", "event_type", "campaign_id",
-                    "placement"],
+    use_dictionary=[
+        "user_id",
+        "product_id",
+        "spu_id",
+        "merchant_id",
+        "pool",
+        "event_type",
+        "campaign_id",
+        "placement",
+    ],
     write_statistics=["event_time"],  # string statistics cost more than the rest of the write
     version="2.6",
     data_page_version="1.0",
@@ -121,8 +138,20 @@ class GenerationSummary:
 
     def to_json_dict(self) -> dict:
         # no landing_dir: the same arguments give the same bytes wherever the landing zone is
-        d = {k: getattr(self, k) for k in ("start", "end", "orders_per_day", "seed", "faults",
-                                          "records", "files", "cohorts", "world")}
+        d = {
+            k: getattr(self, k)
+            for k in (
+                "start",
+                "end",
+                "orders_per_day",
+                "seed",
+                "faults",
+                "records",
+                "files",
+                "cohorts",
+                "world",
+            )
+        }
         d["fault_counts"] = self.fault_counts()
         d["faults_total"] = len(self.injected_faults)
         return d
@@ -160,8 +189,7 @@ def _ids(kind: str, numbers: np.ndarray) -> pa.Array:
 
 
 def _order_ids(okey: np.ndarray) -> pa.Array:
-    return R.join("o", R.date_strings(okey // ORDER_SEQ, compact=True),
-                  R.id_strings("", okey % ORDER_SEQ, 7))
+    return R.join("o", R.date_strings(okey // ORDER_SEQ, compact=True), R.id_strings("", okey % ORDER_SEQ, 7))
 
 
 class _Run:
@@ -261,8 +289,9 @@ class _Run:
         return f"e{R.day_date(day):%Y%m%d}{self._fresh:09d}"
 
     # ---- writing one source-day, file by file ----------------------------------------------------
-    def write_day(self, source: str, day: int, sizes: list[int], build, header: str | None = None,
-                  after_file=None) -> None:
+    def write_day(
+        self, source: str, day: int, sizes: list[int], build, header: str | None = None, after_file=None
+    ) -> None:
         """Build (``build(j) -> _File``), corrupt (faults) and write the day's files one at a time,
         so that at most one file's rows are in memory."""
         planner = _FaultPlanner(self, source, day, sizes) if self.faults else None
@@ -302,8 +331,16 @@ class _Run:
         self.files[source].setdefault(d, []).append(name)
 
     def entry(self, source, day, file, line, fault, rule) -> None:
-        self.entries.append({"source": source, "dt": self.dt_str(day), "file": file, "line": line,
-                             "fault": fault, "rule": rule})
+        self.entries.append(
+            {
+                "source": source,
+                "dt": self.dt_str(day),
+                "file": file,
+                "line": line,
+                "fault": fault,
+                "rule": rule,
+            }
+        )
 
     def split(self, source: str, day: int, tab: Table, keys: list[str], max_rows: int) -> list[Table]:
         n = nrows(tab)
@@ -333,24 +370,38 @@ class _Run:
             sku = c["sku"]
             paid_ok = c["paid"] >= 0
             line = R.join(
-                '{"order_id":"', _order_ids(c["okey"]),
-                '","user_id":"', _ids("user", c["user"]),
-                '","merchant_id":"', _ids("merchant", w.sku_merchant[sku]),
-                '","product_id":"', _ids("product", sku),
-                '","spu_id":"', _ids("spu", w.sku_spu[sku]),
-                '","quantity":', R.int_strings(c["qty"]),
-                ',"unit_price":"', R.money_strings(c["price"]),
-                '","platform_subsidy":"', R.money_strings(c["subsidy"]),
-                '","voucher_pool":', R.json_nullable(c["vpool"] >= 0,
-                                                      R.quoted(R.pick(POOLS, np.maximum(c["vpool"], 0)))),
-                ',"status":"', R.pick(ORDER_STATUS, c["status"]),
-                '","paid_at":', R.json_nullable(paid_ok, R.quoted(
-                    R.ts_strings(np.where(paid_ok, c["paid"], c["upd"]), c["style"]))),
-                ',"updated_at":"', R.ts_strings(c["upd"], c["style"], c["ms"]),
+                '{"order_id":"',
+                _order_ids(c["okey"]),
+                '","user_id":"',
+                _ids("user", c["user"]),
+                '","merchant_id":"',
+                _ids("merchant", w.sku_merchant[sku]),
+                '","product_id":"',
+                _ids("product", sku),
+                '","spu_id":"',
+                _ids("spu", w.sku_spu[sku]),
+                '","quantity":',
+                R.int_strings(c["qty"]),
+                ',"unit_price":"',
+                R.money_strings(c["price"]),
+                '","platform_subsidy":"',
+                R.money_strings(c["subsidy"]),
+                '","voucher_pool":',
+                R.json_nullable(c["vpool"] >= 0, R.quoted(R.pick(POOLS, np.maximum(c["vpool"], 0)))),
+                ',"status":"',
+                R.pick(ORDER_STATUS, c["status"]),
+                '","paid_at":',
+                R.json_nullable(
+                    paid_ok, R.quoted(R.ts_strings(np.where(paid_ok, c["paid"], c["upd"]), c["style"]))
+                ),
+                ',"updated_at":"',
+                R.ts_strings(c["upd"], c["style"], c["ms"]),
                 '"}\n',
             )
             cols = {"paid": c["paid"], "subsidy": c["subsidy"]}
-            return _File(self.file_name("orders", day, j, j == gz_file), line, cols, c["ftag"], gz=j == gz_file)
+            return _File(
+                self.file_name("orders", day, j, j == gz_file), line, cols, c["ftag"], gz=j == gz_file
+            )
 
         self.write_day("orders", day, [nrows(c) for c in chunks], build)
 
@@ -369,21 +420,36 @@ class _Run:
             refunded_ok = c["refunded"] >= 0
             okey = c["okey"]
             line = R.join(
-                '{"return_id":"r', R.date_strings(okey // ORDER_SEQ, compact=True),
-                R.id_strings("", okey % ORDER_SEQ, 7), "-", R.int_strings(c["rkey"] % 10),
-                '","order_id":"', _order_ids(okey),
-                '","return_type":"', R.pick(RETURN_TYPES, c["rtype"]),
-                '","reason_code":"', R.pick(REASONS, c["reason"]),
-                '","status":"', R.pick(RETURN_STATUS, c["status"]),
-                '","requested_at":"', R.ts_strings(c["requested"], c["style"]),
-                '","refunded_at":', R.json_nullable(refunded_ok, R.quoted(
-                    R.ts_strings(np.where(refunded_ok, c["refunded"], c["upd"]), c["style"]))),
-                ',"refund_amount":"', R.money_strings(c["amount"]),
-                '","updated_at":"', R.ts_strings(c["upd"], c["style"]),
+                '{"return_id":"r',
+                R.date_strings(okey // ORDER_SEQ, compact=True),
+                R.id_strings("", okey % ORDER_SEQ, 7),
+                "-",
+                R.int_strings(c["rkey"] % 10),
+                '","order_id":"',
+                _order_ids(okey),
+                '","return_type":"',
+                R.pick(RETURN_TYPES, c["rtype"]),
+                '","reason_code":"',
+                R.pick(REASONS, c["reason"]),
+                '","status":"',
+                R.pick(RETURN_STATUS, c["status"]),
+                '","requested_at":"',
+                R.ts_strings(c["requested"], c["style"]),
+                '","refunded_at":',
+                R.json_nullable(
+                    refunded_ok,
+                    R.quoted(R.ts_strings(np.where(refunded_ok, c["refunded"], c["upd"]), c["style"])),
+                ),
+                ',"refund_amount":"',
+                R.money_strings(c["amount"]),
+                '","updated_at":"',
+                R.ts_strings(c["upd"], c["style"]),
                 '"}\n',
             )
             cols = {"refunded": c["refunded"], "status": c["status"]}
-            return _File(self.file_name("returns", day, j, j == gz_file), line, cols, c["ftag"], gz=j == gz_file)
+            return _File(
+                self.file_name("returns", day, j, j == gz_file), line, cols, c["ftag"], gz=j == gz_file
+            )
 
         self.write_day("returns", day, [nrows(c) for c in chunks], build)
 
@@ -414,8 +480,9 @@ class _Run:
         seq = [0]
 
         def build(j: int) -> _File:
-            noise = noise_events(w, self.rng(STREAM_NOISE, day, j), day, (int(bounds[j]), int(bounds[j + 1])),
-                                 int(n_per[j]))
+            noise = noise_events(
+                w, self.rng(STREAM_NOISE, day, j), day, (int(bounds[j]), int(bounds[j + 1])), int(n_per[j])
+            )
             self.add_ad_counts(noise)
             tab = concat([take(cohort, np.nonzero(file_of == j)[0]), noise] if n_cohort else [noise])
             del noise
@@ -423,22 +490,30 @@ class _Run:
             tab = take(tab, np.argsort(key, kind="stable"))
             n = nrows(tab)
             sku, camp = tab["sku"], tab["camp"]
-            table = pa.Table.from_arrays([
-                R.id_strings(f"e{R.day_date(day):%Y%m%d}", seq[0] + np.arange(n), 9),
-                R.timestamp_utc(tab["time"]),
-                _ids("user", tab["user"]),
-                _ids("product", sku),
-                _ids("spu", w.sku_spu[sku]),
-                _ids("merchant", w.sku_merchant[sku]),
-                R.pick(POOLS, tab["pool"]),
-                R.pick(EVENT_TYPES, tab["etype"]),
-                R.with_nulls(_ids("campaign", np.maximum(camp, 0)), camp >= 0),
-                R.pick(PLACEMENTS, tab["placement"]),
-                R.decimal_from_cents(tab["price"]),
-            ], schema=TRAFFIC_SCHEMA)
+            table = pa.Table.from_arrays(
+                [
+                    R.id_strings(f"e{R.day_date(day):%Y%m%d}", seq[0] + np.arange(n), 9),
+                    R.timestamp_utc(tab["time"]),
+                    _ids("user", tab["user"]),
+                    _ids("product", sku),
+                    _ids("spu", w.sku_spu[sku]),
+                    _ids("merchant", w.sku_merchant[sku]),
+                    R.pick(POOLS, tab["pool"]),
+                    R.pick(EVENT_TYPES, tab["etype"]),
+                    R.with_nulls(_ids("campaign", np.maximum(camp, 0)), camp >= 0),
+                    R.pick(PLACEMENTS, tab["placement"]),
+                    R.decimal_from_cents(tab["price"]),
+                ],
+                schema=TRAFFIC_SCHEMA,
+            )
             seq[0] += n
-            return _File(self.file_name("traffic", day, j), table, {"pool": tab["pool"]}, tab["ftag"],
-                         extra_column=j == extra_col)
+            return _File(
+                self.file_name("traffic", day, j),
+                table,
+                {"pool": tab["pool"]},
+                tab["ftag"],
+                extra_column=j == extra_col,
+            )
 
         def after_file(j: int, f: _File) -> None:
             if j == 0 and self.faults and self.special_day(day, 2):
@@ -472,9 +547,15 @@ class _Run:
         clicks = acc[1][idx]
         impressions = np.maximum(acc[0][idx], clicks)
         cpc = np.maximum(1, np.round(w.camp_cpc[camp] * rng.uniform(0.85, 1.15, len(idx)))).astype(np.int64)
-        tab = {"sday": np.full(len(idx), day, dtype=np.int64), "hour": hour, "camp": camp,
-               "impressions": impressions, "clicks": clicks, "spend": clicks * cpc,
-               "ftag": np.zeros(len(idx), dtype=np.int8)}
+        tab = {
+            "sday": np.full(len(idx), day, dtype=np.int64),
+            "hour": hour,
+            "camp": camp,
+            "impressions": impressions,
+            "clicks": clicks,
+            "spend": clicks * cpc,
+            "ftag": np.zeros(len(idx), dtype=np.int8),
+        }
         self.spend_history[day] = dict(tab, restated=np.zeros(len(idx), dtype=bool))
         if self.faults:
             tab = concat([tab, self.restatements(day)])
@@ -483,7 +564,9 @@ class _Run:
             return
         k = self.n_files("ad_spend", day, n, MAX_TEXT_ROWS)
         bounds = np.round(np.linspace(0, 24, k + 1)).astype(np.int64)
-        file_of = np.where(tab["sday"] == day, np.searchsorted(bounds[1:-1], tab["hour"], side="right"), k - 1)
+        file_of = np.where(
+            tab["sday"] == day, np.searchsorted(bounds[1:-1], tab["hour"], side="right"), k - 1
+        )
         order = np.lexsort((tab["camp"], tab["hour"], tab["sday"], file_of))
         tab, file_of = take(tab, order), file_of[order]
         chunks = [take(tab, np.nonzero(file_of == j)[0]) for j in range(k)]
@@ -497,18 +580,31 @@ class _Run:
             c = chunks[j]
             cc = c["camp"]
             line = R.join(
-                R.date_strings(c["sday"]), ",", R.int_strings(c["hour"]), ",",
-                _ids("merchant", w.camp_advertiser[cc]), ",", _ids("campaign", cc), ",",
-                _ids("product", w.camp_product[cc]), ",", R.int_strings(c["impressions"]), ",",
-                R.int_strings(c["clicks"]), ",", R.money_strings(c["spend"]), "\n",
+                R.date_strings(c["sday"]),
+                ",",
+                R.int_strings(c["hour"]),
+                ",",
+                _ids("merchant", w.camp_advertiser[cc]),
+                ",",
+                _ids("campaign", cc),
+                ",",
+                _ids("product", w.camp_product[cc]),
+                ",",
+                R.int_strings(c["impressions"]),
+                ",",
+                R.int_strings(c["clicks"]),
+                ",",
+                R.money_strings(c["spend"]),
+                "\n",
             )
             return _File(self.file_name("ad_spend", day, j), line, {}, c["ftag"], extra_column=j == extra_col)
 
         def after_file(j: int, f: _File) -> None:
             firsts.extend(s[:-1] for s in f.base.slice(0, min(10, f.n)).to_pylist())
 
-        self.write_day("ad_spend", day, [nrows(c) for c in chunks], build, header=CSV_HEADER,
-                       after_file=after_file)
+        self.write_day(
+            "ad_spend", day, [nrows(c) for c in chunks], build, header=CSV_HEADER, after_file=after_file
+        )
         if self.faults and self.special_day(day, 1):
             self.write_missing_column_csv(day, firsts, len(chunks))
 
@@ -756,9 +852,15 @@ def generate_landing(
         records={s: dict(sorted(run.records[s].items())) for s in SOURCES},
         files={s: {d: sorted(v) for d, v in sorted(run.files[s].items())} for s in SOURCES},
         cohorts=run.cohorts,
-        world={"merchants": w.n_merchants, "users": w.n_users, "spus": w.n_spu, "skus": w.n_sku,
-               "campaigns": w.n_campaigns, "advertisers": int(len(np.unique(w.camp_advertiser))),
-               "dud_campaigns": int(w.camp_dud.sum())},
+        world={
+            "merchants": w.n_merchants,
+            "users": w.n_users,
+            "spus": w.n_spu,
+            "skus": w.n_sku,
+            "campaigns": w.n_campaigns,
+            "advertisers": int(len(np.unique(w.camp_advertiser))),
+            "dud_campaigns": int(w.camp_dud.sum()),
+        },
         injected_faults=entries,
     )
     gen = landing / GENERATOR_DIR

@@ -91,7 +91,9 @@ def _fixed_width(buf: np.ndarray) -> pa.Array:
     else:
         offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
         typ = pa.string()
-    return pa.Array.from_buffers(typ, n, [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(buf))])
+    return pa.Array.from_buffers(
+        typ, n, [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(buf))]
+    )
 
 
 @lru_cache(maxsize=1)
@@ -212,7 +214,9 @@ def string_offsets(arr: pa.Array) -> tuple[np.ndarray, memoryview]:
     n = len(arr)
     bufs = arr.buffers()
     off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    offs = np.frombuffer(bufs[1], dtype=off_type, count=n + 1, offset=arr.offset * np.dtype(off_type).itemsize)
+    offs = np.frombuffer(
+        bufs[1], dtype=off_type, count=n + 1, offset=arr.offset * np.dtype(off_type).itemsize
+    )
     data = memoryview(bufs[2]) if bufs[2] is not None else memoryview(b"")
     return offs.astype(np.int64), data
 
@@ -226,5 +230,7 @@ def string_array_bytes(arr: pa.Array) -> memoryview:
         return memoryview(b"")
     bufs = arr.buffers()
     off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    offs = np.frombuffer(bufs[1], dtype=off_type, count=n + 1, offset=arr.offset * np.dtype(off_type).itemsize)
+    offs = np.frombuffer(
+        bufs[1], dtype=off_type, count=n + 1, offset=arr.offset * np.dtype(off_type).itemsize
+    )
     return memoryview(bufs[2])[int(offs[0]) : int(offs[-1])]

@@ -28,8 +28,15 @@ EVENT_TYPES = ["impression", "click"]
 IMPRESSION, CLICK = 0, 1
 PLACEMENTS = ["feed", "live", "search", "mall"]
 RETURN_TYPES = ["refund_only", "return_and_refund"]
-REASONS = ["found_cheaper", "quality_issue", "not_as_described", "wrong_item", "late_delivery",
-           "changed_mind", "other"]
+REASONS = [
+    "found_cheaper",
+    "quality_issue",
+    "not_as_described",
+    "wrong_item",
+    "late_delivery",
+    "changed_mind",
+    "other",
+]
 FOUND_CHEAPER = 0
 RETURN_STATUS = ["requested", "approved", "rejected", "refunded", "cancelled"]
 R_REQUESTED, R_APPROVED, R_REJECTED, R_REFUNDED, R_CANCELLED = range(5)
@@ -83,8 +90,16 @@ def nrows(t: Table) -> int:
     return len(next(iter(t.values()))) if t else 0
 
 
-COMPACT = {"user": np.int32, "sku": np.int32, "qty": np.int8, "price": np.int32, "subsidy": np.int32,
-           "camp": np.int32, "land": np.int32, "rank": np.int32}
+COMPACT = {
+    "user": np.int32,
+    "sku": np.int32,
+    "qty": np.int8,
+    "price": np.int32,
+    "subsidy": np.int32,
+    "camp": np.int32,
+    "land": np.int32,
+    "rank": np.int32,
+}
 
 
 def compact(t: Table) -> Table:
@@ -196,8 +211,15 @@ def simulate_cohort(world: World, day: int, orders_per_day: int, rng: np.random.
     normal = ~unpaid & ~cancel_after_pay
 
     # ---- order versions -------------------------------------------------------------------------
-    order_attrs = {"okey": okey, "user": user, "sku": sku, "qty": qty, "price": price,
-                   "subsidy": subsidy, "vpool": vpool}
+    order_attrs = {
+        "okey": okey,
+        "user": user,
+        "sku": sku,
+        "qty": qty,
+        "price": price,
+        "subsidy": subsidy,
+        "vpool": vpool,
+    }
 
     def versions(mask, status, paid, upd, ver) -> Table:
         idx = np.nonzero(mask)[0]
@@ -216,13 +238,15 @@ def simulate_cohort(world: World, day: int, orders_per_day: int, rng: np.random.
     delivered = shipped + _secs(_u(rng, n, 1.0, 4.0) * DAY)
     completed = delivered + _secs(_u(rng, n, 3.0, 8.0) * DAY)
     cancelled = t + _secs(_u(rng, n, 0.05, 0.8) * DAY)
-    ov = concat([
-        versions(np.ones(n, bool), first_status, paid_at, first_upd, 0),
-        versions(cancel_after_pay, CANCELLED, paid_at, cancelled, 1),
-        versions(normal, SHIPPED, paid_at, shipped, 1),
-        versions(normal, DELIVERED, paid_at, delivered, 2),
-        versions(normal, COMPLETED, paid_at, completed, 3),
-    ])
+    ov = concat(
+        [
+            versions(np.ones(n, bool), first_status, paid_at, first_upd, 0),
+            versions(cancel_after_pay, CANCELLED, paid_at, cancelled, 1),
+            versions(normal, SHIPPED, paid_at, shipped, 1),
+            versions(normal, DELIVERED, paid_at, delivered, 2),
+            versions(normal, COMPLETED, paid_at, completed, 3),
+        ]
+    )
     nv = nrows(ov)
     ov["style"] = _ts_style(rng, nv)
     ov["ms"] = np.where(rng.random(nv) < 0.03, rng.integers(0, 1000, nv), -1).astype(np.int16)
@@ -233,7 +257,8 @@ def simulate_cohort(world: World, day: int, orders_per_day: int, rng: np.random.
     ev: list[Table] = []
     u = rng.random(n)
     lag = np.where(
-        u < 0.5, 5 + rng.exponential(1200.0, n),
+        u < 0.5,
+        5 + rng.exponential(1200.0, n),
         np.where(u < 0.85, _u(rng, n, HOUR, DAY), _u(rng, n, DAY, 7 * DAY)),
     )
     edge = rng.random(n)
@@ -263,8 +288,9 @@ def simulate_cohort(world: World, day: int, orders_per_day: int, rng: np.random.
     last_rows = np.isin(idx, mi)
     last["camp"][last_rows] = w.prod_camp[w.prod_camp_start[sku[mi]] + a]
     last["nolate"][last_rows] = True
-    multi_ev = _events(rng, click_t[mi], user[mi], sku[mi], AD, CLICK,
-                       w.prod_camp[w.prod_camp_start[sku[mi]] + b], price[mi])
+    multi_ev = _events(
+        rng, click_t[mi], user[mi], sku[mi], AD, CLICK, w.prod_camp[w.prod_camp_start[sku[mi]] + b], price[mi]
+    )
     multi_ev["nolate"][:] = True
     ev += [_with_impressions(rng, last), tie_ev, multi_ev]
 
@@ -276,8 +302,11 @@ def simulate_cohort(world: World, day: int, orders_per_day: int, rng: np.random.
     oi = np.nonzero(other)[0]
     other_t = click_t[oi] - rng.integers(60, 3 * DAY, len(oi))
     other_camp = np.where(other_pool[oi] == AD, live_camp[oi], -1)
-    ev.append(_with_impressions(rng, _events(rng, other_t, user[oi], sku[oi], other_pool[oi], CLICK,
-                                             other_camp, price[oi])))
+    ev.append(
+        _with_impressions(
+            rng, _events(rng, other_t, user[oi], sku[oi], other_pool[oi], CLICK, other_camp, price[oi])
+        )
+    )
 
     # direct orders: sometimes an old click just outside the 7-day window, or impressions only
     direct = target == 2
@@ -285,13 +314,36 @@ def simulate_cohort(world: World, day: int, orders_per_day: int, rng: np.random.
     di = np.nonzero(old)[0]
     old_lag = np.where(rng.random(len(di)) < 0.1, 7 * DAY + 1, rng.integers(7 * DAY + 1, 10 * DAY, len(di)))
     old_pool = np.where((live_camp[di] >= 0) & (rng.random(len(di)) < 0.4), AD, ORGANIC)
-    ev.append(_with_impressions(rng, _events(rng, t[di] - old_lag, user[di], sku[di], old_pool, CLICK,
-                                             np.where(old_pool == AD, live_camp[di], -1), price[di])))
+    ev.append(
+        _with_impressions(
+            rng,
+            _events(
+                rng,
+                t[di] - old_lag,
+                user[di],
+                sku[di],
+                old_pool,
+                CLICK,
+                np.where(old_pool == AD, live_camp[di], -1),
+                price[di],
+            ),
+        )
+    )
     imp_only = direct & ~old & (rng.random(n) < 0.12)
     ii = np.nonzero(imp_only)[0]
     imp_pool = np.where((live_camp[ii] >= 0) & (rng.random(len(ii)) < 0.5), AD, ORGANIC)
-    ev.append(_events(rng, t[ii] - rng.integers(60, 3 * DAY, len(ii)), user[ii], sku[ii], imp_pool,
-                      IMPRESSION, np.where(imp_pool == AD, live_camp[ii], -1), price[ii]))
+    ev.append(
+        _events(
+            rng,
+            t[ii] - rng.integers(60, 3 * DAY, len(ii)),
+            user[ii],
+            sku[ii],
+            imp_pool,
+            IMPRESSION,
+            np.where(imp_pool == AD, live_camp[ii], -1),
+            price[ii],
+        )
+    )
 
     # ---- lower-price re-exposure after paying ---------------------------------------------------
     ad_camp = w.cheaper_promoted(sku, rng.random(n))
@@ -382,8 +434,14 @@ def simulate_cohort(world: World, day: int, orders_per_day: int, rng: np.random.
         "returned_reexposed_orders": int((returned & reexp).sum()),
         "returns": nrows(rets),
     }
-    return {"orders": ov, "returns": rv, "traffic": traffic, "stats": stats,
-            "order_paid": paid_at, "order_first_return": np.where(returned, r_first, -1)}
+    return {
+        "orders": ov,
+        "returns": rv,
+        "traffic": traffic,
+        "stats": stats,
+        "order_paid": paid_at,
+        "order_first_return": np.where(returned, r_first, -1),
+    }
 
 
 def _return_versions(rng, rets: Table) -> Table:
@@ -414,14 +472,16 @@ def _return_versions(rng, rets: Table) -> Table:
         tab["ver"] = np.full(len(i), ver, dtype=np.int8)
         return tab
 
-    out = concat([
-        rows(np.ones(m, bool), R_REQUESTED, req, none, 0),
-        rows(refunded_path, R_APPROVED, approved_t, none, 1),
-        rows(refunded_path, R_REFUNDED, refunded_t, refunded_t, 2),
-        rows(reversed_, R_CANCELLED, reversal_t, none, 3),
-        rows(rejected, R_REJECTED, rejected_t, none, 1),
-        rows(cancelled, R_CANCELLED, cancelled_t, none, 1),
-    ])
+    out = concat(
+        [
+            rows(np.ones(m, bool), R_REQUESTED, req, none, 0),
+            rows(refunded_path, R_APPROVED, approved_t, none, 1),
+            rows(refunded_path, R_REFUNDED, refunded_t, refunded_t, 2),
+            rows(reversed_, R_CANCELLED, reversal_t, none, 3),
+            rows(rejected, R_REJECTED, rejected_t, none, 1),
+            rows(cancelled, R_CANCELLED, cancelled_t, none, 1),
+        ]
+    )
     k = nrows(out)
     if k == 0:
         return {}
@@ -478,8 +538,11 @@ def cohort_faults(frng: np.random.Generator, cohort: dict, day: int, d_start: in
         ship = idx[1][np.argsort(ov["okey"][idx[1]], kind="stable")]
         ship = ship[np.isin(ov["okey"][ship], ov["okey"][idx[2]])]
         deliv = idx[2][np.argsort(ov["okey"][idx[2]], kind="stable")]
-        ok = (~used[ov["okey"][ship] - day * ORDER_SEQ]) & (ov["land"][deliv] + 1 <= d_end) \
+        ok = (
+            (~used[ov["okey"][ship] - day * ORDER_SEQ])
+            & (ov["land"][deliv] + 1 <= d_end)
             & (ov["land"][ship] <= ov["land"][deliv])
+        )
         cand = np.nonzero(ok)[0]
         k = min(len(cand), max(1, int(round(0.003 * n)))) if len(cand) else 0
         pick = frng.choice(cand, k, replace=False) if k else np.zeros(0, np.int64)
@@ -503,7 +566,9 @@ def cohort_faults(frng: np.random.Generator, cohort: dict, day: int, d_start: in
     # late traffic: touch events of day D landing in dt=D+2
     if tr:
         ev_day = business_day(tr["time"])
-        cand = np.nonzero(~tr["nolate"] & (ev_day >= d_start) & (ev_day + 2 <= d_end) & (tr["land"] == ev_day))[0]
+        cand = np.nonzero(
+            ~tr["nolate"] & (ev_day >= d_start) & (ev_day + 2 <= d_end) & (tr["land"] == ev_day)
+        )[0]
         k = min(len(cand), max(1, int(round(0.003 * len(tr["time"]))))) if len(cand) else 0
         pick = frng.choice(cand, k, replace=False) if k else np.zeros(0, np.int64)
         tr["land"][pick] = ev_day[pick] + 2

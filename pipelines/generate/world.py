@@ -19,8 +19,32 @@ ID_PREFIX = {"merchant": "m", "spu": "spu", "product": "p", "user": "u", "campai
 
 # Share of orders / traffic per business hour (Asia/Shanghai), evening peak, quiet night.
 HOUR_WEIGHTS = np.array(
-    [3.0, 2.0, 1.2, 0.8, 0.6, 0.6, 0.8, 1.5, 2.5, 3.5, 4.0, 4.0,
-     4.2, 4.0, 3.8, 3.8, 4.0, 4.2, 4.5, 5.5, 6.5, 7.0, 6.5, 5.0]
+    [
+        3.0,
+        2.0,
+        1.2,
+        0.8,
+        0.6,
+        0.6,
+        0.8,
+        1.5,
+        2.5,
+        3.5,
+        4.0,
+        4.0,
+        4.2,
+        4.0,
+        3.8,
+        3.8,
+        4.0,
+        4.2,
+        4.5,
+        5.5,
+        6.5,
+        7.0,
+        6.5,
+        5.0,
+    ]
 )
 
 

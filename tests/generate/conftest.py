@@ -17,7 +17,9 @@ START = dt.date(2026, 11, 1)
 def faulty_landing(tmp_path_factory):
     """One week with every fault kind (small volume so the plain-Python oracle stays fast)."""
     path = tmp_path_factory.mktemp("faulty") / "landing"
-    summary = generate_landing(path, START, START + dt.timedelta(days=6), orders_per_day=300, seed=7, faults=True)
+    summary = generate_landing(
+        path, START, START + dt.timedelta(days=6), orders_per_day=300, seed=7, faults=True
+    )
     return path, summary
 
 

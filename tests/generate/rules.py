@@ -100,8 +100,21 @@ RETURN_SPEC = [
     ("return_id", p_str, True, None, None),
     ("order_id", p_str, True, None, None),
     ("return_type", p_str, True, {"refund_only", "return_and_refund"}, None),
-    ("reason_code", p_str, True, {"found_cheaper", "quality_issue", "not_as_described", "wrong_item",
-                                  "late_delivery", "changed_mind", "other"}, None),
+    (
+        "reason_code",
+        p_str,
+        True,
+        {
+            "found_cheaper",
+            "quality_issue",
+            "not_as_described",
+            "wrong_item",
+            "late_delivery",
+            "changed_mind",
+            "other",
+        },
+        None,
+    ),
     ("status", p_str, True, {"requested", "approved", "rejected", "refunded", "cancelled"}, None),
     ("requested_at", p_ts, True, None, None),
     ("refunded_at", p_ts, False, None, None),
@@ -118,7 +131,13 @@ AD_SPEND_SPEC = [
     ("campaign_id", p_str, True, None, None),
     ("product_id", p_str, True, None, None),
     ("impressions", p_int, True, None, lambda v, p: v >= 0),
-    ("clicks", p_int, True, None, lambda v, p: v >= 0 and (p.get("impressions") is None or v <= p["impressions"])),
+    (
+        "clicks",
+        p_int,
+        True,
+        None,
+        lambda v, p: v >= 0 and (p.get("impressions") is None or v <= p["impressions"]),
+    ),
     ("spend", p_dec, True, None, lambda v, p: v >= 0),
 ]
 TRAFFIC_SPEC = [
