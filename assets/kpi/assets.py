@@ -1,0 +1,218 @@
+"""Dagster assets of the executive path: ``gold/order_reexposure`` and the four KPI tables.
+
+Each body resolves the partition date ``D`` and resources, reads whole tables, calls the pure
+functions of ``assets.kpi`` (which apply the as-of rule for ``D``), writes the ``as_of = D``
+snapshot with ``replace_partition`` (older snapshots stay) and reports; checks are the GE suites
+of ``assets.kpi.checks``, run on the snapshot just written.
+"""
+
+import datetime as dt
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from assets.finance.schemas import (
+    AD_FEE_ALLOCATION_SCHEMA,
+    LEDGER_SCHEMA,
+    ORDER_ATTRIBUTION_SCHEMA,
+    SILVER_SCHEMAS,
+)
+from assets.kpi.checks import kpi_reconciliation, kpi_suites, order_reexposure_suites, reconciliation_suites
+from assets.kpi.metrics import KPI_TABLE_KEYS, KpiInputs, cohort_order_facts, compute_kpi_tables
+from assets.kpi.reexposure import ORDER_REEXPOSURE_SCHEMA, compute_order_reexposure
+from assets.metadata import delta_metadata, preview
+from assets.storage import read_or_empty, read_table, replace_partition
+from pipelines.config import OnetrackConfig
+from pipelines.partitions import daily_partitions, partition_date
+from pipelines.resources import OnetrackSettings, SparkResource
+from quality.checks import check_results, check_specs
+from quality.runner import validations_dir
+
+OWNERS = ["team:data-engineering"]
+
+ORDER_ATTRIBUTION = AssetKey(["finance", "order_attribution"])
+AD_FEE_ALLOCATION = AssetKey(["finance", "ad_fee_allocation"])
+AD_FEE_REFUND_LEDGER = AssetKey(["finance", "ad_fee_refund_ledger"])
+SILVER_RETURNS = AssetKey(["silver", "returns"])
+SILVER_AD_SPEND = AssetKey(["silver", "ad_spend"])
+SILVER_TRAFFIC = AssetKey(["silver", "traffic"])
+ORDER_REEXPOSURE = AssetKey(["gold", "order_reexposure"])
+KPI_ASSET_KEYS = {name: AssetKey(["gold", name]) for name in KPI_TABLE_KEYS}
+
+_SETTINGS = OnetrackConfig.from_env()
+REEXPOSURE_SUITES = order_reexposure_suites()
+KPI_SUITES = kpi_suites(_SETTINGS)
+RECONCILIATION_SUITES = reconciliation_suites()
+
+KPI_DESCRIPTIONS = {
+    "kpi_daily": "SPEC §8 KPIs per business day `dt` (the cohort of orders paid that day).",
+    "kpi_merchant_daily": "SPEC §8 KPIs per (dt, merchant_id); spend by the campaign's advertiser_id.",
+    "kpi_campaign_daily": "SPEC §8 campaign KPIs per (dt, campaign_id): delivery, attributed orders, fees.",
+    "return_attribution_daily": (
+        "SPEC §8/§9 returns per (dt, attributed_pool, reexposure): how lower-price re-exposure "
+        "after purchase, by pool, relates to returns."
+    ),
+}
+SNAPSHOT_NOTE = (
+    " A run for D rewrites every day of [D-29, D] (restatement window), computed as of D and "
+    "tagged as_of = D; older snapshots are kept."
+)
+
+
+def _snapshot(session: SparkSession, path: str, day: dt.date) -> DataFrame:
+    return read_table(session, path).filter(F.col("as_of") == F.lit(day))
+
+
+def read_kpi_inputs(session: SparkSession, cfg: OnetrackConfig) -> KpiInputs:
+    """Whole input tables (empty frames of the right schema for tables not written yet)."""
+
+    def table(layer: str, name: str, schema):
+        return read_or_empty(session, cfg.table_path(layer, name), schema)
+
+    return KpiInputs(
+        order_attribution=table("finance", "order_attribution", ORDER_ATTRIBUTION_SCHEMA),
+        ad_fee_allocation=table("finance", "ad_fee_allocation", AD_FEE_ALLOCATION_SCHEMA),
+        ad_fee_refund_ledger=table("finance", "ad_fee_refund_ledger", LEDGER_SCHEMA),
+        returns=table("silver", "returns", SILVER_SCHEMAS["returns"]),
+        ad_spend=table("silver", "ad_spend", SILVER_SCHEMAS["ad_spend"]),
+        order_reexposure=table("gold", "order_reexposure", ORDER_REEXPOSURE_SCHEMA),
+    )
+
+
+@asset(
+    key=ORDER_REEXPOSURE,
+    deps=[ORDER_ATTRIBUTION, SILVER_RETURNS, SILVER_TRAFFIC],
+    group_name="gold",
+    partitions_def=daily_partitions,
+    owners=OWNERS,
+    kinds={"spark", "delta"},
+    tags={"layer": "gold"},
+    description=(
+        "SPEC §9 per paid order of finance/order_attribution (as_of = D): did the buyer see the same "
+        "SPU cheaper within 7 days after paying and before the first return request, and in which "
+        "pools (`reexposure`: none, ad, organic, both)."
+    ),
+    check_specs=check_specs(ORDER_REEXPOSURE, REEXPOSURE_SUITES),
+)
+def order_reexposure(context: AssetExecutionContext, spark: SparkResource, settings: OnetrackSettings):
+    session, cfg, day = spark.get_session(), settings.get_config(), partition_date(context)
+    frame = compute_order_reexposure(
+        read_or_empty(session, cfg.table_path("finance", "order_attribution"), ORDER_ATTRIBUTION_SCHEMA),
+        read_or_empty(session, cfg.table_path("silver", "returns"), SILVER_SCHEMAS["returns"]),
+        read_or_empty(session, cfg.table_path("silver", "traffic"), SILVER_SCHEMAS["traffic"]),
+        day,
+        reexposure_window_days=cfg.reexposure_window_days,
+    )
+    path = cfg.table_path("gold", "order_reexposure")
+    version = replace_partition(frame, path, {"as_of": day})
+    written = _snapshot(session, path, day).cache()
+    by_class = {
+        row["reexposure"]: int(row["count"]) for row in written.groupBy("reexposure").count().collect()
+    }
+    yield MaterializeResult(
+        metadata={
+            **delta_metadata(path, version, sum(by_class.values())),
+            "orders_by_reexposure": MetadataValue.json(by_class),
+            "preview": preview(written.filter(F.col("reexposure") != "none")),
+        }
+    )
+    yield from check_results(
+        ORDER_REEXPOSURE,
+        written,
+        REEXPOSURE_SUITES,
+        validations_root=validations_dir(cfg.warehouse_dir),
+        partition=context.partition_key,
+    )
+    written.unpersist()
+
+
+def _trend_markdown(kpi_daily: DataFrame) -> MetadataValue:
+    columns = ["dt", "orders", "payment_gmv", "settled_gmv", "settlement_rate", "ad_spend", "roi", "net_roi"]
+    return preview(kpi_daily.select(*columns).orderBy(F.col("dt").desc()), rows=30)
+
+
+@multi_asset(
+    name="kpi_tables",
+    partitions_def=daily_partitions,
+    specs=[
+        AssetSpec(
+            key,
+            deps=[
+                ORDER_REEXPOSURE,
+                ORDER_ATTRIBUTION,
+                AD_FEE_ALLOCATION,
+                AD_FEE_REFUND_LEDGER,
+                SILVER_RETURNS,
+                SILVER_AD_SPEND,
+            ],
+            group_name="gold",
+            owners=OWNERS,
+            kinds={"spark", "delta"},
+            tags={"layer": "gold"},
+            description=KPI_DESCRIPTIONS[name] + SNAPSHOT_NOTE,
+        )
+        for name, key in KPI_ASSET_KEYS.items()
+    ],
+    check_specs=[
+        spec
+        for name, key in KPI_ASSET_KEYS.items()
+        for spec in check_specs(
+            key, KPI_SUITES[name] + (RECONCILIATION_SUITES if name == "kpi_daily" else [])
+        )
+    ],
+)
+def kpi_tables(context: AssetExecutionContext, spark: SparkResource, settings: OnetrackSettings):
+    session, cfg, day = spark.get_session(), settings.get_config(), partition_date(context)
+    inputs = read_kpi_inputs(session, cfg)
+    facts = cohort_order_facts(inputs, day, cfg).cache()
+    frames = compute_kpi_tables(inputs, day, cfg, facts=facts)
+
+    written: dict[str, DataFrame] = {}
+    versions: dict[str, int] = {}
+    for name, frame in frames.items():
+        path = cfg.table_path("gold", name)
+        versions[name] = replace_partition(frame, path, {"as_of": day})
+        written[name] = _snapshot(session, path, day).cache()
+    facts.unpersist()
+
+    for name, snapshot in written.items():
+        metadata = {
+            **delta_metadata(cfg.table_path("gold", name), versions[name], snapshot.count()),
+            "as_of": MetadataValue.text(day.isoformat()),
+            "preview": preview(snapshot.orderBy(F.col("dt").desc())),
+        }
+        if name == "kpi_daily":
+            metadata["trend"] = _trend_markdown(snapshot)
+            today = snapshot.filter(F.col("dt") == F.lit(day)).first()
+            if today is not None:  # numbers of the newest cohort, plotted across partitions
+                metadata["orders_of_D"] = MetadataValue.int(int(today["orders"]))
+                metadata["payment_gmv_of_D"] = MetadataValue.float(float(today["payment_gmv"]))
+                metadata["ad_spend_of_D"] = MetadataValue.float(float(today["ad_spend"]))
+        yield MaterializeResult(asset_key=KPI_ASSET_KEYS[name], metadata=metadata)
+
+    root, part = validations_dir(cfg.warehouse_dir), context.partition_key
+    for name, snapshot in written.items():
+        yield from check_results(
+            KPI_ASSET_KEYS[name], snapshot, KPI_SUITES[name], validations_root=root, partition=part
+        )
+    yield from check_results(
+        KPI_ASSET_KEYS["kpi_daily"],
+        kpi_reconciliation(written),
+        RECONCILIATION_SUITES,
+        validations_root=root,
+        partition=part,
+    )
+    for snapshot in written.values():
+        snapshot.unpersist()
+
+
+KPI_ASSETS = [order_reexposure, kpi_tables]
