@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import render as R
-from .faults import AD_SPEND_COLUMNS, KINDS, FaultKind, dumps, kind_counts
+from .faults import AD_SPEND_COLUMNS, KINDS, FaultKind, kind_counts
 from .simulate import (
     EVENT_TYPES,
     FT_RESTATED,
@@ -56,14 +56,13 @@ SOURCES = ("orders", "returns", "ad_spend", "traffic")
 LOOKAHEAD = MAX_CLICK_LEAD_DAYS + 1
 MAX_TEXT_ROWS = 1_000_000  # per JSONL/CSV file
 MAX_PARQUET_ROWS = 2_500_000  # per Parquet file
-STREAM_COHORT, STREAM_COHORT_FAULTS, STREAM_NOISE, STREAM_SPEND, STREAM_FILES, STREAM_FAULTS = (
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-)
+# random streams: every draw comes from default_rng([seed, stream, ...]) (world: stream 1)
+STREAM_COHORT = 2
+STREAM_COHORT_FAULTS = 3
+STREAM_NOISE = 4
+STREAM_SPEND = 5
+STREAM_FILES = 6
+STREAM_FAULTS = 7
 SOURCE_NO = {s: i for i, s in enumerate(SOURCES)}
 GENERATOR_DIR = "_generator"
 EXT = {"orders": ".jsonl", "returns": ".jsonl", "ad_spend": ".csv", "traffic": ".parquet"}
@@ -122,13 +121,26 @@ class GenerationSummary:
     seed: int
     faults: bool
     records: dict[str, dict[str, int]] = field(default_factory=dict)
-    files: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    cohorts: dict[str, dict[str, int]] = field(default_factory=dict)
+    files: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)
+    cohorts: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     world: dict[str, int] = field(default_factory=dict)
-    injected_faults: list[dict] = field(default_factory=list)
+    injected_faults: list[dict] = field(default_factory=list, repr=False)
 
     def total(self, source: str) -> int:
         return sum(self.records.get(source, {}).values())
+
+    def describe(self) -> str:
+        """A few lines for humans (the CLI prints this)."""
+        out = [
+            f"{self.start}..{self.end}, {self.orders_per_day} orders/day, seed {self.seed}, "
+            f"faults {'on' if self.faults else 'off'}"
+        ]
+        for source in SOURCES:
+            n_files = sum(len(v) for v in self.files.get(source, {}).values())
+            out.append(f"  {source:9s} {self.total(source):>12,d} records in {n_files} files")
+        if self.faults:
+            out.append(f"  {len(self.injected_faults):,d} faults listed in {GENERATOR_DIR}/faults.json")
+        return "\n".join(out)
 
     def fault_counts(self) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)
@@ -872,4 +884,4 @@ def generate_landing(
     return summary
 
 
-__all__ = ["GenerationSummary", "generate_landing", "TRAFFIC_SCHEMA", "dumps"]
+__all__ = ["GenerationSummary", "generate_landing", "TRAFFIC_SCHEMA"]

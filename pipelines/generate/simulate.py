@@ -523,8 +523,9 @@ def cohort_faults(frng: np.random.Generator, cohort: dict, day: int, d_start: in
         tag = np.isin(rv["okey"], okeys[sel]) & (rv["ver"] == 0) & (rv["rkey"] % 10 == 1)
         rv["ftag"] = np.where(tag, FT_RETURN_BEFORE_ORDER, rv["ftag"])
 
-    # late orders: the order of day D lands in dt=D+2
-    cand = np.nonzero((paid >= 0) & ~used)[0] if day + 2 <= d_end else np.zeros(0, np.int64)
+    # late orders: the order of day D lands in dt=D+2 (not one whose return would land before it)
+    no_early_return = (first_ret < 0) | (r_day >= day + 2)
+    cand = np.nonzero((paid >= 0) & ~used & no_early_return)[0] if day + 2 <= d_end else np.zeros(0, np.int64)
     k = max(1, int(round(0.004 * n))) if len(cand) else 0
     sel = np.sort(frng.choice(cand, min(k, len(cand)), replace=False)) if k else np.zeros(0, np.int64)
     delay_order(sel, np.full(len(sel), day + 2), FT_LATE)
@@ -608,7 +609,7 @@ def ad_counts(tab: Table, n_camp: int) -> dict[int, np.ndarray]:
     etype = tab["etype"][ad]
     for d in np.unique(days):
         m = days == d
-        arr = np.zeros((2, n_camp * 24), dtype=np.int64)
+        arr = np.zeros((2, n_camp * 24), dtype=np.int32)
         arr[0] = np.bincount(key[m & (etype == IMPRESSION)], minlength=n_camp * 24)
         arr[1] = np.bincount(key[m & (etype == CLICK)], minlength=n_camp * 24)
         out[int(d)] = arr

@@ -88,6 +88,7 @@ def test_rejects_bad_arguments(tmp_path):
 def test_layout_file_names_and_summary(faulty_landing):
     landing, summary = faulty_landing
     assert isinstance(summary, GenerationSummary)
+    assert "faults listed in _generator/faults.json" in summary.describe()
     rels = [p.relative_to(landing).as_posix() for _, _, p in iter_files(landing)]
     assert rels and all(FILE_RE.match(r) for r in rels), [r for r in rels if not FILE_RE.match(r)]
     for source in ("orders", "returns", "ad_spend", "traffic"):
