@@ -21,13 +21,16 @@ The caller caches the DataFrame (it is scanned once per suite); a frame derived 
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -159,6 +162,33 @@ def build_gx_suite(suite: Suite) -> gx.ExpectationSuite:
     )
 
 
+_BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types, keeping what GE's own conversion loses.
+
+    GE turns a ``Decimal`` into a float; money examples stay exact strings here (``"0.10"``).
+    PySpark returns a ``TIMESTAMP`` as a naive datetime in the *Python process's* time zone;
+    examples show it as the instant in business time (``"2026-11-01T00:00:00+08:00"``).
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, _dt.datetime):
+        return value.astimezone(_BUSINESS_TZ).isoformat()  # naive = local time, per Python
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return convert_to_json_serializable(value)
+
+
 def _result_dict(result) -> dict:
     return dict(result.result or {})
 
@@ -182,16 +212,12 @@ def _summarize(result) -> dict:
     kwargs = {k: v for k, v in config.kwargs.items() if k not in _RUN_KWARGS and v is not None}
     return {
         "expectation_type": config.type,
-        "kwargs": convert_to_json_serializable(kwargs),
+        "kwargs": jsonable(kwargs),
         "unexpected_count": values.get("unexpected_count"),
         "unexpected_percent": values.get("unexpected_percent"),
-        "partial_unexpected_list": convert_to_json_serializable(
-            list(values.get("partial_unexpected_list") or [])[:EXAMPLES]
-        ),
-        "example_rows": convert_to_json_serializable(
-            list(values.get("partial_unexpected_index_list") or [])[:EXAMPLES]
-        ),
-        "observed_value": convert_to_json_serializable(values.get("observed_value")),
+        "partial_unexpected_list": jsonable(list(values.get("partial_unexpected_list") or [])[:EXAMPLES]),
+        "example_rows": jsonable(list(values.get("partial_unexpected_index_list") or [])[:EXAMPLES]),
+        "observed_value": jsonable(values.get("observed_value")),
         "exception": exception,
     }
 

@@ -14,7 +14,7 @@ from quality.suites import Suite, equation_suite, in_set, not_null, schema_expec
 
 # A landing partition whose quarantine share exceeds this breaks its contract: the critical check
 # fails and blocks everything downstream of the source in that run.
-QUARANTINE_MAX_RATE = float(os.environ.get("ONETRACK_QUARANTINE_MAX_RATE", "0.05"))
+QUARANTINE_MAX_RATE = float(os.environ.get("ONETRACK_QUARANTINE_MAX_RATE", "0.10"))
 
 _SPARK = {
     "string": T.StringType(),

@@ -104,6 +104,11 @@ def test_value_builders_fail_on_bad_rows(spark, good_orders):
     by_column = {f["kwargs"].get("column"): f for f in outcome.failed if "column" in f["kwargs"]}
     # Decimals come back as strings, exactly as stored.
     assert sorted(by_column["unit_price"]["partial_unexpected_list"]) == ["0.00", "100.00"]
+    # Timestamps come back as instants in business time, whatever the machine's time zone.
+    assert sorted(by_column["paid_at"]["partial_unexpected_list"]) == [
+        "2026-10-31T23:59:59+08:00",
+        "2026-12-01T00:00:00+08:00",
+    ]
     # in_set counts against the non-null values: 1 of 15.
     in_set_failure = next(f for f in outcome.failed if f["expectation_type"] == "expect_column_values_to_be_in_set")
     assert in_set_failure["partial_unexpected_list"] == ["refunded"]
@@ -115,17 +120,17 @@ def test_value_builders_fail_on_bad_rows(spark, good_orders):
 
 def test_value_checks_skip_nulls_but_compound_keys_compare_them(spark):
     """GE quirks: nulls are 'missing', not 'unexpected', except inside a compound key."""
-    rows = [("a", None, None, None), ("a", None, "1", None), (None, None, "1", "1"), (None, None, None, None)]
-    df = spark.createDataFrame(rows, "k1 STRING, k2 STRING, a STRING, b STRING")
+    rows = [("a", None, None, None), ("a", None, 1, None), (None, None, 1, 1), (None, None, None, None)]
+    df = spark.createDataFrame(rows, "k1 STRING, k2 STRING, a INT, b INT")
     suite = Suite(
         name="nulls",
         description="null handling",
         expectations=lambda: [
-            *in_set("a", ["1"]),
+            *in_set("a", [1]),
             *between("a", 1, 1),
             *unique_key("k2", include_not_null=False),  # all null: no duplicates
             *unique_key(["k1", "k2"], include_not_null=False),  # (a, null) twice: duplicates
-            *column_pair_equal("a", "b"),  # ("1", null): unequal; (null, null): skipped
+            *column_pair_equal("a", "b"),  # (1, null): unequal; (null, null): skipped
         ],
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from decimal import Decimal
 
 import duckdb
@@ -23,6 +24,7 @@ from assets.serving.publish import (
     spark_arrow_sources,
 )
 from assets.storage import read_table, replace_partition
+from pipelines.config import REPO_ROOT
 from tests.kpi import builders as b
 
 D_PREV = b.day("2026-12-09")
@@ -242,6 +244,15 @@ def test_bare_client_reads_every_table_with_its_types(published):
             "FROM return_attribution_daily"
         ).fetchall()
         assert attribution == [("ad", "both", 2, Decimal("0.500000"), Decimal("3.10"))]
+
+
+def test_documented_queries_run_on_a_bare_client(published):
+    """Every SQL block of docs/executives.md runs on the published file, read-only, no extension."""
+    queries = re.findall(r"```sql\n(.*?)```", (REPO_ROOT / "docs" / "executives.md").read_text(), re.S)
+    assert len(queries) >= 7
+    with bare_connection(published.path) as con:
+        for query in queries:
+            con.execute(query).fetchall()
 
 
 def test_republish_swaps_the_file_under_an_open_reader(spark, warehouse, published):
