@@ -31,6 +31,7 @@ from quality.suites import Suite
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+
 def to_asset_key(asset_key: str | Sequence[str] | dg.AssetKey) -> dg.AssetKey:
     """``"silver/orders"`` (slash-separated), ``["silver", "orders"]`` or an ``AssetKey``."""
     if isinstance(asset_key, dg.AssetKey):

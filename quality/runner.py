@@ -27,11 +27,11 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -153,7 +153,11 @@ def build_gx_suite(suite: Suite) -> gx.ExpectationSuite:
     expectations = list(suite.expectations())
     if suite.mostly_threshold is not None:
         for expectation in expectations:
-            if "mostly" in type(expectation).__fields__ and getattr(expectation, "mostly", None) in (None, 1, 1.0):
+            if "mostly" in type(expectation).__fields__ and getattr(expectation, "mostly", None) in (
+                None,
+                1,
+                1.0,
+            ):
                 expectation.mostly = suite.mostly_threshold
     return gx.ExpectationSuite(
         name=suite.name,
@@ -235,7 +239,9 @@ def _row_count(results, frame: DataFrame) -> int:
 
 
 def _run(batch, expectations: list, name: str, result_format: dict):
-    return batch.validate(gx.ExpectationSuite(name=name, expectations=expectations), result_format=result_format)
+    return batch.validate(
+        gx.ExpectationSuite(name=name, expectations=expectations), result_format=result_format
+    )
 
 
 def validate(df: DataFrame, suite: Suite) -> SuiteOutcome:
@@ -262,7 +268,10 @@ def validate(df: DataFrame, suite: Suite) -> SuiteOutcome:
 
             with_examples = [i for i, r in enumerate(results) if _has_unexpected(r)]
             if with_examples:
-                result_format: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": EXAMPLES}
+                result_format: dict[str, Any] = {
+                    "result_format": "BASIC",
+                    "partial_unexpected_count": EXAMPLES,
+                }
                 if suite.example_columns:
                     result_format = {
                         "result_format": "SUMMARY",
@@ -299,9 +308,13 @@ def validate(df: DataFrame, suite: Suite) -> SuiteOutcome:
             "unsuccessful_expectations": statistics.unsuccessful_expectations,
             "success_percent": statistics.success_percent,
         },
-        meta={"great_expectations_version": gx.__version__, "active_batch_definition": {
-            "datasource_name": DATASOURCE_NAME, "data_asset_name": ASSET_NAME,
-        }},
+        meta={
+            "great_expectations_version": gx.__version__,
+            "active_batch_definition": {
+                "datasource_name": DATASOURCE_NAME,
+                "data_asset_name": ASSET_NAME,
+            },
+        },
         batch_id=first.batch_id,
     )
     failed = [_summarize(r) for r in results if not r.success]
@@ -356,7 +369,7 @@ def record_validation(
     """
     if outcome.validation_result is None:
         raise ValueError(f"outcome of {outcome.suite.name} carries no validation result")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(_dt.UTC)
     result = outcome.validation_result
     result.meta["run_id"] = RunIdentifier(run_name=run_id or partition or "unpartitioned", run_time=now)
     result.meta["validation_time"] = now

@@ -102,9 +102,13 @@ class Suite:
 
     def __post_init__(self) -> None:
         if not _CHECK_NAME.match(self.name):
-            raise ValueError(f"suite name {self.name!r} must match {_CHECK_NAME.pattern} (a Dagster check name)")
+            raise ValueError(
+                f"suite name {self.name!r} must match {_CHECK_NAME.pattern} (a Dagster check name)"
+            )
         if self.mostly_threshold is not None and not 0.0 < self.mostly_threshold <= 1.0:
-            raise ValueError(f"mostly_threshold of {self.name} must be in (0, 1], got {self.mostly_threshold}")
+            raise ValueError(
+                f"mostly_threshold of {self.name} must be in (0, 1], got {self.mostly_threshold}"
+            )
         if isinstance(self.example_columns, str):
             object.__setattr__(self, "example_columns", (self.example_columns,))
         else:
@@ -219,7 +223,9 @@ def unique_key(cols: str | Sequence[str], *, include_not_null: bool = True) -> l
 
 def column_pair_equal(a: str, b: str) -> list:
     """``a == b`` on every row where at least one of them is set (both null: skipped)."""
-    return [gxe.ExpectColumnPairValuesToBeEqual(column_A=a, column_B=b, ignore_row_if="both_values_are_missing")]
+    return [
+        gxe.ExpectColumnPairValuesToBeEqual(column_A=a, column_B=b, ignore_row_if="both_values_are_missing")
+    ]
 
 
 def row_count_between(min_value: int | None = None, max_value: int | None = None) -> list:
@@ -229,6 +235,7 @@ def row_count_between(min_value: int | None = None, max_value: int | None = None
 # ---------------------------------------------------------------------------------------------
 # Equations: a prepare step adds boolean columns, the expectations say they are always true
 # ---------------------------------------------------------------------------------------------
+
 
 def _condition_column(condition, df: DataFrame) -> Column:
     from pyspark.sql import functions as F
@@ -256,7 +263,9 @@ def add_flags(
         from pyspark.sql import functions as F
 
         frame = base(df) if base is not None else df
-        flags = [F.coalesce(_condition_column(c, frame), F.lit(False)).alias(n) for n, c in conditions.items()]
+        flags = [
+            F.coalesce(_condition_column(c, frame), F.lit(False)).alias(n) for n, c in conditions.items()
+        ]
         kept = frame.columns if keep is None else list(keep)
         return frame.select(*[F.col(c) for c in kept if c not in conditions], *flags)
 

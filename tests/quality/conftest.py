@@ -73,7 +73,14 @@ def good_orders(spark):
         order("o1", quantity=2, unit_price="59.90"),  # 2 x 59.90 = 119.80
         # lowest price, first instant of the day
         order("o2", unit_price="0.01", paid_at="2026-11-01 00:00", line_number=3),
-        order("o3", status="shipped", unit_price="99.99", paid_at="2026-11-30 23:59:59", paid_date="2026-11-30", line_number=4),
+        order(
+            "o3",
+            status="shipped",
+            unit_price="99.99",
+            paid_at="2026-11-30 23:59:59",
+            paid_date="2026-11-30",
+            line_number=4,
+        ),
         order(
             "o3",
             line_no=2,

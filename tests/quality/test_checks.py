@@ -11,7 +11,11 @@ from quality.suites import Suite, between, in_set, not_null, unique_key
 CRITICAL = Suite(
     name="orders_rules",
     description="SPEC §2 rules",
-    expectations=lambda: [*not_null("order_id"), *between("quantity", 1), *in_set("status", ["paid", "shipped"])],
+    expectations=lambda: [
+        *not_null("order_id"),
+        *between("quantity", 1),
+        *in_set("status", ["paid", "shipped"]),
+    ],
     example_columns=("order_id",),
 )
 ADVISORY = Suite(

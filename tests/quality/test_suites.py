@@ -110,10 +110,14 @@ def test_value_builders_fail_on_bad_rows(spark, good_orders):
         "2026-12-01T00:00:00+08:00",
     ]
     # in_set counts against the non-null values: 1 of 15.
-    in_set_failure = next(f for f in outcome.failed if f["expectation_type"] == "expect_column_values_to_be_in_set")
+    in_set_failure = next(
+        f for f in outcome.failed if f["expectation_type"] == "expect_column_values_to_be_in_set"
+    )
     assert in_set_failure["partial_unexpected_list"] == ["refunded"]
     assert in_set_failure["unexpected_percent"] == pytest.approx(100 / 15)
-    compound = next(f for f in outcome.failed if f["expectation_type"] == "expect_compound_columns_to_be_unique")
+    compound = next(
+        f for f in outcome.failed if f["expectation_type"] == "expect_compound_columns_to_be_unique"
+    )
     assert compound["partial_unexpected_list"] == [{"order_id": "o1", "line_no": 1}] * 2
     bad.unpersist()
 
@@ -153,6 +157,7 @@ def test_between_refuses_naive_datetimes():
 # Schema
 # ---------------------------------------------------------------------------------------------
 
+
 def test_type_names_ge_accepts_on_spark(spark):
     """ExpectColumnValuesToBeOfType on Spark wants pyspark.sql.types class names."""
     ddl = (
@@ -174,7 +179,8 @@ def test_type_names_ge_accepts_on_spark(spark):
         name="sql_names",
         description="",
         expectations=lambda: [
-            gxe.ExpectColumnValuesToBeOfType(column=f.name, type_=f.dataType.simpleString()) for f in df.schema.fields
+            gxe.ExpectColumnValuesToBeOfType(column=f.name, type_=f.dataType.simpleString())
+            for f in df.schema.fields
         ],
     )
 
@@ -200,7 +206,9 @@ def test_type_names_ge_accepts_on_spark(spark):
 
 def test_schema_expectations_pass_on_the_schema(spark):
     df = spark.createDataFrame([], ORDERS_SCHEMA)
-    suite = Suite(name="orders_schema", description="", expectations=lambda: schema_expectations(ORDERS_SCHEMA))
+    suite = Suite(
+        name="orders_schema", description="", expectations=lambda: schema_expectations(ORDERS_SCHEMA)
+    )
 
     outcome = validate(df, suite)
 
@@ -217,7 +225,9 @@ def test_schema_expectations_catch_drift(spark):
         "order_amount DECIMAL(18,2), pay_amount DECIMAL(18,2), paid_at STRING, paid_date DATE, "
         "line_number LONG, junk STRING",  # status missing, junk extra
     )
-    suite = Suite(name="orders_schema", description="", expectations=lambda: schema_expectations(ORDERS_SCHEMA))
+    suite = Suite(
+        name="orders_schema", description="", expectations=lambda: schema_expectations(ORDERS_SCHEMA)
+    )
 
     outcome = validate(drifted, suite)
     failed = {(f["expectation_type"], f["kwargs"].get("column")): f for f in outcome.failed}
@@ -232,7 +242,9 @@ def test_schema_expectations_catch_drift(spark):
         ("expect_column_values_to_have_spark_type", "unit_price"),
     }
     assert failed[("expect_column_values_to_be_of_type", "quantity")]["observed_value"] == "LongType"
-    assert failed[("expect_column_values_to_have_spark_type", "unit_price")]["observed_value"] == "decimal(38,6)"
+    assert (
+        failed[("expect_column_values_to_have_spark_type", "unit_price")]["observed_value"] == "decimal(38,6)"
+    )
     assert failed[("expect_column_values_to_be_of_type", "status")]["exception"]
 
 
@@ -272,8 +284,14 @@ def test_equation_suite_fails_with_the_offending_rows(spark, good_orders):
     # o32 has nulls: unknown counts as broken
     assert failed["order_amount_is_qty_x_price"]["unexpected_count"] == 2
     assert failed["order_amount_is_qty_x_price"]["partial_unexpected_list"] == [False, False]
-    assert sorted(r["order_id"] for r in failed["order_amount_is_qty_x_price"]["example_rows"]) == ["o30", "o32"]
-    assert sorted(r["order_id"] for r in failed["pay_amount_at_most_order_amount"]["example_rows"]) == ["o31", "o32"]
+    assert sorted(r["order_id"] for r in failed["order_amount_is_qty_x_price"]["example_rows"]) == [
+        "o30",
+        "o32",
+    ]
+    assert sorted(r["order_id"] for r in failed["pay_amount_at_most_order_amount"]["example_rows"]) == [
+        "o31",
+        "o32",
+    ]
 
 
 def test_add_flags_and_always_true_compose_with_another_prepare(spark):
