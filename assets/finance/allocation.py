@@ -30,53 +30,79 @@ def allocate_ad_fees(
     spend row has spend 0 and fees 0), plus one row with ``order_id`` null for every campaign-day
     with spend and no attributed order (``unattributed_spend = campaign_spend``).
     """
+    allocated, unattributed = allocation_rows(attribution, ad_spend, as_of_date, lookback_days=lookback_days)
+    return (
+        allocated.unionByName(unattributed)
+        .withColumn("as_of", F.lit(as_of_date).cast("date"))
+        .select([F.col(f.name).cast(f.dataType) for f in AD_FEE_ALLOCATION_SCHEMA.fields])
+    )
+
+
+def allocation_rows(
+    attribution: DataFrame,
+    ad_spend: DataFrame,
+    as_of_date: dt.date,
+    *,
+    lookback_days: int = 60,
+    passthrough: tuple[str, ...] = (),
+) -> tuple[DataFrame, DataFrame]:
+    """The order rows (with the ``passthrough`` columns of the attribution) and the unattributed
+    campaign-day rows of :func:`allocate_ad_fees`, without ``as_of``."""
     spend = campaign_day_spend(ad_spend, as_of_date, scope_start(as_of_date, lookback_days))
     attributed = attribution.filter(F.col("attributed_pool") == F.lit("ad")).select(
         F.col("paid_date").alias("stat_date"),
         "campaign_id",
         "order_id",
         "order_amount",
-        F.col("merchant_id").alias("order_merchant_id"),
+        F.col("merchant_id").alias("_order_merchant_id"),
+        *[F.col(c).alias(f"_pass_{c}") for c in passthrough],
     )
     campaign_day = Window.partitionBy("stat_date", "campaign_id")
-    joined = (
-        spend.join(attributed, on=["stat_date", "campaign_id"], how="full")
-        .withColumn("campaign_spend", F.coalesce(F.col("campaign_spend"), F.lit(0).cast(MONEY)))
+    joined = spend.join(attributed, on=["stat_date", "campaign_id"], how="full").select(
+        "stat_date",
+        "campaign_id",
         # A campaign-day without a spend row still needs an advertiser: its orders' merchant.
-        .withColumn(
-            "advertiser_id",
-            F.coalesce(F.col("advertiser_id"), F.min("order_merchant_id").over(campaign_day)),
-        )
+        F.coalesce(F.col("advertiser_id"), F.min("_order_merchant_id").over(campaign_day)).alias(
+            "advertiser_id"
+        ),
+        F.coalesce(F.col("campaign_spend"), F.lit(0).cast(MONEY)).alias("campaign_spend"),
+        "order_id",
+        "order_amount",
+        *[f"_pass_{c}" for c in passthrough],
     )
 
-    orders = joined.filter(F.col("order_id").isNotNull())
-    spend_fen = to_fen(F.col("campaign_spend"))
-    amount_fen = to_fen(F.col("order_amount"))
-    by_remainder = campaign_day.orderBy(F.col("_remainder").desc(), F.col("order_id").asc())
-    allocated = (
-        orders.withColumn("_spend_fen", spend_fen)
-        .withColumn("_amount_fen", amount_fen)
-        .withColumn("_total_fen", F.sum("_amount_fen").over(campaign_day).cast(FEN))
-        # Exact: DECIMAL(38,0) x DECIMAL(38,0) keeps scale 0 (and raises on overflow under ANSI).
-        .withColumn("_numerator", (F.col("_spend_fen") * F.col("_amount_fen")).cast(FEN))
-        .withColumn("_share", F.expr("_numerator div _total_fen").cast(FEN))
-        .withColumn("_remainder", (F.col("_numerator") - F.col("_share") * F.col("_total_fen")).cast(FEN))
-        .withColumn("_leftover", (F.col("_spend_fen") - F.sum("_share").over(campaign_day)).cast(FEN))
-        .withColumn("_rank", F.row_number().over(by_remainder))
-        .withColumn(
-            "_fee_fen",
-            F.col("_share") + F.when(F.col("_rank") <= F.col("_leftover"), F.lit(1)).otherwise(F.lit(0)),
+    # Whole fen; DECIMAL(38,0) x DECIMAL(38,0) keeps scale 0 (and raises on overflow under ANSI).
+    with_shares = (
+        joined.filter(F.col("order_id").isNotNull())
+        .select(
+            "*",
+            to_fen(F.col("campaign_spend")).alias("_spend_fen"),
+            to_fen(F.col("order_amount")).alias("_amount_fen"),
         )
         .select(
-            "stat_date",
-            "campaign_id",
-            "advertiser_id",
-            "campaign_spend",
-            "order_id",
-            "order_amount",
-            from_fen(F.col("_fee_fen")).alias("allocated_ad_fee"),
-            F.lit(0).cast(MONEY).alias("unattributed_spend"),
+            "*",
+            (F.col("_spend_fen") * F.col("_amount_fen")).cast(FEN).alias("_numerator"),
+            F.sum("_amount_fen").over(campaign_day).cast(FEN).alias("_total_fen"),
         )
+        .select("*", F.expr("_numerator div _total_fen").cast(FEN).alias("_share"))
+        .select(
+            "*",
+            (F.col("_numerator") - F.col("_share") * F.col("_total_fen")).cast(FEN).alias("_remainder"),
+            (F.col("_spend_fen") - F.sum("_share").over(campaign_day)).cast(FEN).alias("_leftover"),
+        )
+    )
+    by_remainder = campaign_day.orderBy(F.col("_remainder").desc(), F.col("order_id").asc())
+    extra_fen = F.when(F.row_number().over(by_remainder) <= F.col("_leftover"), F.lit(1)).otherwise(F.lit(0))
+    allocated = with_shares.select(
+        "stat_date",
+        "campaign_id",
+        "advertiser_id",
+        "campaign_spend",
+        "order_id",
+        "order_amount",
+        from_fen(F.col("_share") + extra_fen).alias("allocated_ad_fee"),
+        F.lit(0).cast(MONEY).alias("unattributed_spend"),
+        *[F.col(f"_pass_{c}").alias(c) for c in passthrough],
     )
     unattributed = joined.filter(F.col("order_id").isNull()).select(
         "stat_date",
@@ -88,13 +114,4 @@ def allocate_ad_fees(
         F.lit(None).cast(MONEY).alias("allocated_ad_fee"),
         F.col("campaign_spend").alias("unattributed_spend"),
     )
-    return (
-        allocated.unionByName(unattributed)
-        .withColumn("as_of", F.lit(as_of_date).cast("date"))
-        .select([F.col(f.name).cast(f.dataType) for f in AD_FEE_ALLOCATION_SCHEMA.fields])
-    )
-
-
-def order_fees(allocation: DataFrame) -> DataFrame:
-    """``order_id -> allocated_ad_fee`` (order rows of an allocation)."""
-    return allocation.filter(F.col("order_id").isNotNull()).select("order_id", "allocated_ad_fee")
+    return allocated, unattributed

@@ -12,8 +12,8 @@ from decimal import Decimal
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from assets.storage import RESTATEMENT_ORDER, VERSION_ORDER, as_of, latest_version
 from assets.finance.schemas import MONEY
+from assets.storage import RESTATEMENT_ORDER, VERSION_ORDER, as_of, latest_version
 
 FEN = "decimal(38,0)"
 

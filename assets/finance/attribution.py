@@ -23,16 +23,10 @@ def paid_orders_as_of(orders: DataFrame, as_of_date: dt.date, lookback_days: int
 
 
 def clicks_as_of(traffic: DataFrame, as_of_date: dt.date) -> DataFrame:
-    """Click events landed by D, one row per ``event_id`` (the first one landed)."""
-    first_landed = Window.partitionBy("event_id").orderBy(
-        F.col("dt").asc(), F.col("source_file").asc(), F.col("line_number").asc()
-    )
-    return (
-        traffic.filter((F.col("dt") <= F.lit(as_of_date)) & (F.col("event_type") == F.lit("click")))
-        .withColumn("_first", F.row_number().over(first_landed))
-        .filter(F.col("_first") == 1)
-        .select("event_id", "event_time", "user_id", "product_id", "pool", "campaign_id")
-    )
+    """Click events landed by D (silver holds each ``event_id`` once: repeats are duplicates)."""
+    return traffic.filter(
+        (F.col("dt") <= F.lit(as_of_date)) & (F.col("event_type") == F.lit("click"))
+    ).select("event_id", "event_time", "user_id", "product_id", "pool", "campaign_id")
 
 
 def attribute_orders(

@@ -23,18 +23,17 @@ from collections.abc import Mapping
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from assets.finance.allocation import allocate_ad_fees, order_fees
+from assets.finance.allocation import allocation_rows
 from assets.finance.asof import FEN, days, from_fen, latest_returns, to_fen
 from assets.finance.attribution import attribute_orders
 from assets.finance.schemas import (
     ENTRY_REFUND,
     ENTRY_REVERSAL,
     LEDGER_COLUMNS,
-    LEDGER_DAYS_SCHEMA,
     LEDGER_SCHEMA,
     SILVER_SCHEMAS,
 )
-from assets.storage import read_or_empty, replace_partition, table_exists, table_version
+from assets.storage import read_or_empty, table_exists, table_version
 from pipelines.config import OnetrackConfig
 
 LEDGER_TABLE = ("finance", "ad_fee_refund_ledger")
@@ -59,36 +58,51 @@ def eligible_returns(
 ) -> DataFrame:
     """Returns eligible for an ad-fee refund (SPEC §6), joined with their order and fee.
 
-    ``ad_orders``: attributed-to-``ad`` orders with ``allocated_ad_fee``.
+    ``ad_orders``: attributed-to-``ad`` orders with ``allocated_ad_fee`` (as of the same D).
     """
     orders = ad_orders.select(
         "order_id", "merchant_id", "campaign_id", "paid_at", "order_amount", "pay_amount", "allocated_ad_fee"
     )
+    is_eligible = (
+        (F.col("status") == F.lit("refunded"))
+        & F.col("return_type").isin(*eligible_return_types)
+        & F.col("refunded_at").isNotNull()
+        & (F.col("refunded_at") <= F.col("paid_at") + days(refund_window_days))
+    )
     return (
         returns_as_of.select("return_id", "order_id", "return_type", "status", "refunded_at", "refund_amount")
         .join(orders, on="order_id", how="inner")
-        .filter(
-            (F.col("status") == F.lit("refunded"))
-            & F.col("return_type").isin(*eligible_return_types)
-            & F.col("refunded_at").isNotNull()
-            & (F.col("refunded_at") <= F.col("paid_at") + days(refund_window_days))
-        )
+        .filter(is_eligible)
     )
 
 
-def reversal_entries(prior_ledger: DataFrame, returns_as_of: DataFrame, settlement_date: dt.date) -> DataFrame:
-    """Settled, not yet reversed returns whose latest status as of D is no longer ``refunded``."""
+def reversal_entries(
+    prior_ledger: DataFrame, returns_as_of: DataFrame, settlement_date: dt.date
+) -> DataFrame:
+    """Settled, not yet reversed returns whose latest status as of D is no longer ``refunded``.
+
+    The reversal repeats the refund row with its own settlement date and the amount negated.
+    """
     settled = prior_ledger.filter(F.col("entry_type") == F.lit(ENTRY_REFUND))
     reversed_ids = prior_ledger.filter(F.col("entry_type") == F.lit(ENTRY_REVERSAL)).select("return_id")
     status_now = returns_as_of.select("return_id", F.col("status").alias("_status_now"))
-    return _ledger_select(
+    changed = (
         settled.join(reversed_ids, on="return_id", how="left_anti")
         .join(status_now, on="return_id", how="inner")
         .filter(F.col("_status_now") != F.lit("refunded"))
-        .withColumn("settlement_date", F.lit(settlement_date).cast("date"))
-        .withColumn("entry_type", F.lit(ENTRY_REVERSAL))
-        .withColumn("ad_fee_refund", -F.col("ad_fee_refund"))
     )
+    return changed.select(
+        *[
+            F.lit(settlement_date).cast("date").alias(c)
+            if c == "settlement_date"
+            else F.lit(ENTRY_REVERSAL).alias(c)
+            if c == "entry_type"
+            else (-F.col(c)).alias(c)
+            if c == "ad_fee_refund"
+            else F.col(c)
+            for c in LEDGER_COLUMNS
+        ]
+    ).select([F.col(f.name).cast(f.dataType) for f in LEDGER_SCHEMA.fields])
 
 
 def refund_entries(
@@ -97,7 +111,11 @@ def refund_entries(
     reversals: DataFrame,
     settlement_date: dt.date,
 ) -> DataFrame:
-    """New refund rows of D: eligible returns never in the ledger, capped per order."""
+    """New refund rows of D: eligible returns never in the ledger, capped per order.
+
+    ``x = round_half_up(fee * min(1, refund / pay), 2)``; per order, in ``(refunded_at,
+    return_id)`` order, ``refund_i = min(C_i, cap) - min(C_{i-1}, cap)`` (see the module doc).
+    """
     new = eligible.join(prior_ledger.select("return_id").distinct(), on="return_id", how="left_anti")
     already = (
         prior_ledger.select("order_id", "ad_fee_refund")
@@ -105,36 +123,36 @@ def refund_entries(
         .groupBy("order_id")
         .agg(F.sum(to_fen(F.col("ad_fee_refund"))).cast(FEN).alias("_prior_fen"))
     )
-    fee_fen = to_fen(F.coalesce(F.col("allocated_ad_fee"), F.lit(0)))
-    refund_fen, pay_fen = to_fen(F.col("refund_amount")), to_fen(F.col("pay_amount"))
+    fen = new.join(already, on="order_id", how="left").select(
+        "*",
+        to_fen(F.coalesce(F.col("allocated_ad_fee"), F.lit(0))).alias("_fee_fen"),
+        to_fen(F.col("refund_amount")).alias("_refund_fen"),
+        to_fen(F.col("pay_amount")).alias("_pay_fen"),
+    )
     # round_half_up(fee * refund / pay) in fen, for refund < pay: floor((2*fee*refund + pay) / (2*pay)).
     prorated = F.expr("(2 * _fee_fen * _refund_fen + _pay_fen) div (2 * _pay_fen)").cast(FEN)
+    prorated = F.when(F.col("_refund_fen") >= F.col("_pay_fen"), F.col("_fee_fen")).otherwise(prorated)
+    cap = F.greatest(F.lit(0).cast(FEN), F.col("_fee_fen") - F.coalesce(F.col("_prior_fen"), F.lit(0)))
     in_order = (
         Window.partitionBy("order_id")
         .orderBy(F.col("refunded_at").asc(), F.col("return_id").asc())
         .rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
-    return _ledger_select(
-        new.join(already, on="order_id", how="left")
-        .withColumn("_fee_fen", fee_fen)
-        .withColumn("_refund_fen", refund_fen)
-        .withColumn("_pay_fen", pay_fen)
-        .withColumn(
-            "_x", F.when(F.col("_refund_fen") >= F.col("_pay_fen"), F.col("_fee_fen")).otherwise(prorated)
-        )
-        .withColumn(
-            "_cap",
-            F.greatest(F.lit(0).cast(FEN), F.col("_fee_fen") - F.coalesce(F.col("_prior_fen"), F.lit(0))),
-        )
-        .withColumn("_cum", F.sum("_x").over(in_order).cast(FEN))
-        .withColumn(
-            "_refund",
-            F.least(F.col("_cum"), F.col("_cap")) - F.least(F.col("_cum") - F.col("_x"), F.col("_cap")),
-        )
-        .withColumn("settlement_date", F.lit(settlement_date).cast("date"))
-        .withColumn("entry_type", F.lit(ENTRY_REFUND))
-        .withColumn("ad_fee_refund", from_fen(F.col("_refund")))
-    )
+    with_x = fen.select("*", prorated.cast(FEN).alias("_x"), cap.cast(FEN).alias("_cap"))
+    with_cum = with_x.select("*", F.sum("_x").over(in_order).cast(FEN).alias("_cum"))
+    refund_fen = F.least(F.col("_cum"), F.col("_cap")) - F.least(F.col("_cum") - F.col("_x"), F.col("_cap"))
+    return with_cum.select(
+        *[
+            F.lit(settlement_date).cast("date").alias(c)
+            if c == "settlement_date"
+            else F.lit(ENTRY_REFUND).alias(c)
+            if c == "entry_type"
+            else from_fen(refund_fen).alias(c)
+            if c == "ad_fee_refund"
+            else F.col(c)
+            for c in LEDGER_COLUMNS
+        ]
+    ).select([F.col(f.name).cast(f.dataType) for f in LEDGER_SCHEMA.fields])
 
 
 def ledger_entries_for_day(
@@ -155,14 +173,15 @@ def ledger_entries_for_day(
     D = settlement_date
     prior = prior_ledger.filter(F.col("settlement_date") < F.lit(D))
     attribution = attribute_orders(
-        orders,
-        traffic,
-        D,
-        window_days=cfg.attribution_window_days,
-        lookback_days=cfg.ledger_lookback_days,
+        orders, traffic, D, window_days=cfg.attribution_window_days, lookback_days=cfg.ledger_lookback_days
     )
-    fees = order_fees(allocate_ad_fees(attribution, ad_spend, D, lookback_days=cfg.ledger_lookback_days))
-    ad_orders = attribution.filter(F.col("attributed_pool") == F.lit("ad")).join(fees, on="order_id", how="left")
+    ad_orders, _ = allocation_rows(
+        attribution,
+        ad_spend,
+        D,
+        lookback_days=cfg.ledger_lookback_days,
+        passthrough=("merchant_id", "paid_at", "pay_amount"),
+    )
     returns_now = latest_returns(returns, D)
     reversals = reversal_entries(prior, returns_now, D)
     eligible = eligible_returns(
@@ -172,7 +191,7 @@ def ledger_entries_for_day(
         eligible_return_types=tuple(cfg.eligible_return_types),
     )
     refunds = refund_entries(eligible, prior, reversals, D)
-    return reversals.unionByName(refunds).select(*LEDGER_COLUMNS)
+    return reversals.unionByName(refunds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,7 +204,8 @@ def _date_range(first: dt.date, last: dt.date) -> list[dt.date]:
 
 def read_silver(spark: SparkSession, cfg: OnetrackConfig) -> dict[str, DataFrame]:
     return {
-        name: read_or_empty(spark, cfg.table_path("silver", name), SILVER_SCHEMAS[name]) for name in SILVER_INPUTS
+        name: read_or_empty(spark, cfg.table_path("silver", name), SILVER_SCHEMAS[name])
+        for name in SILVER_INPUTS
     }
 
 
@@ -200,8 +220,29 @@ def read_ledger(spark: SparkSession, cfg: OnetrackConfig) -> DataFrame:
     return read_or_empty(spark, cfg.table_path(*LEDGER_TABLE), LEDGER_SCHEMA)
 
 
+def landed_days(silver: Mapping[str, DataFrame], through: dt.date) -> set[dt.date]:
+    """Landing dates ``<= through`` with at least one silver row (one small distinct query)."""
+    frames = [silver[name].select("dt") for name in SILVER_INPUTS]
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    return {row[0] for row in union.filter(F.col("dt") <= F.lit(through)).distinct().collect()}
+
+
 def _same_rows(a: DataFrame, b: DataFrame) -> bool:
     return a.exceptAll(b).isEmpty() and b.exceptAll(a).isEmpty()
+
+
+def _replace_days(df: DataFrame, path: str, days_: list[dt.date]) -> None:
+    """Overwrite exactly the settlement dates ``days_`` of a table partitioned by settlement_date."""
+    predicate = "settlement_date IN (" + ", ".join(f"DATE'{d.isoformat()}'" for d in days_) + ")"
+    (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", predicate)
+        .partitionBy("settlement_date")
+        .save(path)
+    )
 
 
 def run_ledger_through(
@@ -214,14 +255,16 @@ def run_ledger_through(
     """Bring the ledger up to settlement date D and (re)compute D.
 
     Every settlement date from ``cfg.partition_start`` before D that has not been computed yet is
-    computed first, in date order; then D. A day already in the ledger is recomputed and compared:
-    identical entries are left as they are (no write); different entries replace the day only if
-    no later day was computed on top of it, otherwise :class:`LedgerDriftError` is raised (ledger
-    rows never change once later days depend on them).
+    computed first, in date order (a date with no silver row landed that day has no entries: the
+    state as of it equals the state as of the day before); then D. A day already in the ledger is
+    recomputed and compared: identical entries are left as they are; different entries replace
+    the day only if no later day was computed on top of it, otherwise :class:`LedgerDriftError`
+    is raised before anything is written (ledger rows never change once later days depend on
+    them). All new days are written in one Delta commit, then marked in ``finance/ledger_days``.
 
     ``silver`` overrides the silver tables read from ``cfg`` (name -> DataFrame).
     Returns a summary: ``settlement_date, entries, refunds, reversals, ad_fee_refund,
-    days_computed, rewritten, ledger_version``.
+    days_computed, days_written, rewritten, ledger_version``.
     """
     D = settlement_date
     inputs = dict(silver) if silver is not None else read_silver(spark, cfg)
@@ -230,42 +273,57 @@ def run_ledger_through(
     done = computed_days(spark, cfg)
     start = dt.date.fromisoformat(cfg.partition_start)
     todo = [d for d in _date_range(start, D - dt.timedelta(days=1)) if d not in done] + [D]
+    landed = landed_days(inputs, D)
+    stored = read_ledger(spark, cfg)
+    # Rows of a day not marked computed (a crash between the two writes) are not part of the ledger.
+    settled = stored.filter(F.col("settlement_date").isin(sorted(done))) if done else stored.limit(0)
+    empty = spark.createDataFrame([], LEDGER_SCHEMA)
 
-    computed: list[str] = []
+    new_entries: dict[dt.date, DataFrame] = {}
+    counts: dict[dt.date, int] = {}
     rewritten = False
-    entries = None
     for day in todo:
-        prior = read_ledger(spark, cfg).filter(F.col("settlement_date") < F.lit(day))
-        entries = ledger_entries_for_day(
-            day,
-            orders=inputs["orders"],
-            returns=inputs["returns"],
-            traffic=inputs["traffic"],
-            ad_spend=inputs["ad_spend"],
-            prior_ledger=prior,
-            cfg=cfg,
-        ).localCheckpoint(eager=True)
+        first_day = day <= start
+        has_input = any(d <= day for d in landed) if first_day else day in landed
+        if has_input:
+            prior = settled.filter(F.col("settlement_date") < F.lit(day))
+            for earlier in new_entries.values():
+                prior = prior.unionByName(earlier)
+            entries = ledger_entries_for_day(
+                day,
+                orders=inputs["orders"],
+                returns=inputs["returns"],
+                traffic=inputs["traffic"],
+                ad_spend=inputs["ad_spend"],
+                prior_ledger=prior,
+                cfg=cfg,
+            ).localCheckpoint(eager=True)
+        else:
+            entries = empty
         if day in done:
-            stored = read_ledger(spark, cfg).filter(F.col("settlement_date") == F.lit(day))
-            if _same_rows(entries, stored):
+            if _same_rows(entries, settled.filter(F.col("settlement_date") == F.lit(day))):
                 continue
             later = sorted(d for d in done if d > day)
             if later:
                 raise LedgerDriftError(
                     f"Recomputing settlement date {day} gives other ledger entries than those stored, "
                     f"and later settlement dates ({later[0]} .. {later[-1]}) build on them. Ledger rows "
-                    "never change once settled; investigate the silver inputs of that date."
+                    "never change once settled; investigate the silver inputs landed by that date."
                 )
             rewritten = True
-        count = entries.count()
-        replace_partition(entries, ledger_path, {"settlement_date": day})
-        marker = spark.createDataFrame([(day, count)], "settlement_date date, entries long").withColumn(
-            "computed_at", F.current_timestamp()
-        )
-        replace_partition(
-            marker.select(*LEDGER_DAYS_SCHEMA.fieldNames()), days_path, {"settlement_date": day}
-        )
-        computed.append(day.isoformat())
+        new_entries[day] = entries
+        counts[day] = entries.count() if has_input else 0
+
+    if new_entries:
+        written = sorted(new_entries)
+        union = empty
+        for entries in new_entries.values():
+            union = union.unionByName(entries)
+        _replace_days(union, ledger_path, written)
+        markers = spark.createDataFrame(
+            [(d, counts[d]) for d in written], "settlement_date date, entries long"
+        ).select("settlement_date", "entries", F.current_timestamp().alias("computed_at"))
+        _replace_days(markers, days_path, written)
 
     day_rows = read_ledger(spark, cfg).filter(F.col("settlement_date") == F.lit(D))
     summary = day_rows.agg(
@@ -274,13 +332,15 @@ def run_ledger_through(
         F.sum(F.when(F.col("entry_type") == ENTRY_REVERSAL, 1).otherwise(0)).alias("reversals"),
         F.sum("ad_fee_refund").alias("ad_fee_refund"),
     ).first()
+    total = summary["ad_fee_refund"]
     return {
         "settlement_date": D.isoformat(),
         "entries": int(summary["entries"]),
         "refunds": int(summary["refunds"] or 0),
         "reversals": int(summary["reversals"] or 0),
-        "ad_fee_refund": str(summary["ad_fee_refund"] if summary["ad_fee_refund"] is not None else "0.00"),
-        "days_computed": computed,
+        "ad_fee_refund": f"{total:.2f}" if total is not None else "0.00",
+        "days_computed": [d.isoformat() for d in todo if d not in done or d in new_entries],
+        "days_written": [d.isoformat() for d in sorted(new_entries)],
         "rewritten": rewritten,
         "ledger_version": table_version(spark, ledger_path) if table_exists(spark, ledger_path) else None,
     }

@@ -173,7 +173,9 @@ def _sort_key(row: Mapping) -> tuple:
 def render_refunds_csv(rows: Sequence[Mapping]) -> bytes:
     """``ad_fee_refunds_D.csv``: SPEC §6 columns, sorted by merchant, order, return, entry type."""
     ordered = sorted(rows, key=_sort_key)
-    return csv_bytes(LEDGER_COLUMNS, ([_format_ledger_value(c, r[c]) for c in LEDGER_COLUMNS] for r in ordered))
+    return csv_bytes(
+        LEDGER_COLUMNS, ([_format_ledger_value(c, r[c]) for c in LEDGER_COLUMNS] for r in ordered)
+    )
 
 
 def merchant_summary(day: dt.date, rows: Sequence[Mapping]) -> list[dict]:
@@ -193,7 +195,12 @@ def render_summary_csv(day: dt.date, rows: Sequence[Mapping]) -> bytes:
     return csv_bytes(
         SUMMARY_COLUMNS,
         (
-            [format_date(s["settlement_date"]), s["merchant_id"] or "", str(s["entries"]), format_amount(s["ad_fee_refund"])]
+            [
+                format_date(s["settlement_date"]),
+                s["merchant_id"] or "",
+                str(s["entries"]),
+                format_amount(s["ad_fee_refund"]),
+            ]
             for s in summary
         ),
     )
@@ -210,7 +217,11 @@ def render_day(day: dt.date, rows: Sequence[Mapping]) -> dict[str, dict]:
             raise ValueError(f"ledger row of {row['settlement_date']} given for settlement day {day}")
     total = format_amount(_total(rows))
     return {
-        refunds_file_name(day): {"content": render_refunds_csv(rows), "rows": len(rows), "amount_total": total},
+        refunds_file_name(day): {
+            "content": render_refunds_csv(rows),
+            "rows": len(rows),
+            "amount_total": total,
+        },
         summary_file_name(day): {
             "content": render_summary_csv(day, rows),
             "rows": len({r["merchant_id"] for r in rows}),
@@ -267,7 +278,9 @@ def publish_day(
     }
     day_dir = _fs_join(settlement_dir, day_dir_name(day))
     if not _fs_exists(day_dir):
-        files = [(name, f["content"]) for name, f in rendered.items()] + [(MANIFEST_NAME, manifest_bytes(manifest))]
+        files = [(name, f["content"]) for name, f in rendered.items()] + [
+            (MANIFEST_NAME, manifest_bytes(manifest))
+        ]
         if _fs_publish_dir(settlement_dir, day_dir_name(day), files):
             return {**manifest, "status": "published"}
 
@@ -302,7 +315,10 @@ def ledger_day_rows(ledger: DataFrame, day: dt.date) -> list[dict]:
     Timestamps leave Spark as epoch seconds so that the driver's time zone plays no part.
     """
     selected = ledger.filter(F.col("settlement_date") == F.lit(day)).select(
-        *[F.unix_timestamp(F.col(c)).alias(c) if c in _TIMESTAMP_COLUMNS else F.col(c) for c in LEDGER_COLUMNS]
+        *[
+            F.unix_timestamp(F.col(c)).alias(c) if c in _TIMESTAMP_COLUMNS else F.col(c)
+            for c in LEDGER_COLUMNS
+        ]
     )
     rows = []
     for record in selected.collect():
@@ -361,7 +377,9 @@ def list_published(settlement_dir: str) -> list[dict]:
             days.append({**entry, "status": "incomplete"})
             continue
         refunds = next((f for f in manifest.get("files", []) if f["name"].startswith("ad_fee_refunds_")), {})
-        summary = next((f for f in manifest.get("files", []) if f["name"].startswith("merchant_summary_")), {})
+        summary = next(
+            (f for f in manifest.get("files", []) if f["name"].startswith("merchant_summary_")), {}
+        )
         days.append(
             {
                 **entry,
@@ -387,7 +405,12 @@ def show_day(settlement_dir: str, day: dt.date) -> dict:
     for record in records:
         m = merchants.setdefault(
             record["merchant_id"],
-            {"merchant_id": record["merchant_id"], "entries": 0, "ad_fee_refund": Decimal("0.00"), "rows": []},
+            {
+                "merchant_id": record["merchant_id"],
+                "entries": 0,
+                "ad_fee_refund": Decimal("0.00"),
+                "rows": [],
+            },
         )
         m["entries"] += 1
         m["ad_fee_refund"] += Decimal(record["ad_fee_refund"])

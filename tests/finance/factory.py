@@ -31,27 +31,58 @@ def money(value) -> Decimal | None:
 _TS = {"paid_at", "updated_at", "requested_at", "refunded_at", "event_time"}
 _DATES = {"dt", "stat_date"}
 _MONEY = {
-    "unit_price", "platform_subsidy", "order_amount", "pay_amount", "refund_amount", "spend", "shown_price",
+    "unit_price",
+    "platform_subsidy",
+    "order_amount",
+    "pay_amount",
+    "refund_amount",
+    "spend",
+    "shown_price",
 }
 
 DEFAULTS = {
     "orders": {
-        "user_id": "u1", "merchant_id": "m1", "product_id": "p1", "spu_id": "s1", "quantity": 1,
-        "unit_price": "100.00", "platform_subsidy": "0.00", "voucher_pool": None, "status": "paid",
-        "paid_at": "2026-11-02T12:00:00+08:00", "updated_at": None, "dt": "2026-11-02",
+        "user_id": "u1",
+        "merchant_id": "m1",
+        "product_id": "p1",
+        "spu_id": "s1",
+        "quantity": 1,
+        "unit_price": "100.00",
+        "platform_subsidy": "0.00",
+        "voucher_pool": None,
+        "status": "paid",
+        "paid_at": "2026-11-02T12:00:00+08:00",
+        "updated_at": None,
+        "dt": "2026-11-02",
     },
     "returns": {
-        "return_type": "return_and_refund", "reason_code": "found_cheaper", "status": "refunded",
-        "requested_at": "2026-11-03T10:00:00+08:00", "refunded_at": "2026-11-03T12:00:00+08:00",
-        "refund_amount": "100.00", "updated_at": None, "dt": "2026-11-03",
+        "return_type": "return_and_refund",
+        "reason_code": "found_cheaper",
+        "status": "refunded",
+        "requested_at": "2026-11-03T10:00:00+08:00",
+        "refunded_at": "2026-11-03T12:00:00+08:00",
+        "refund_amount": "100.00",
+        "updated_at": None,
+        "dt": "2026-11-03",
     },
     "ad_spend": {
-        "stat_hour": 10, "advertiser_id": "m1", "product_id": "p1", "impressions": 100, "clicks": 10,
+        "stat_hour": 10,
+        "advertiser_id": "m1",
+        "product_id": "p1",
+        "impressions": 100,
+        "clicks": 10,
         "spend": "0.00",
     },
     "traffic": {
-        "user_id": "u1", "product_id": "p1", "spu_id": "s1", "merchant_id": "m1", "pool": "ad",
-        "event_type": "click", "campaign_id": None, "placement": "feed", "shown_price": "100.00",
+        "user_id": "u1",
+        "product_id": "p1",
+        "spu_id": "s1",
+        "merchant_id": "m1",
+        "pool": "ad",
+        "event_type": "click",
+        "campaign_id": None,
+        "placement": "feed",
+        "shown_price": "100.00",
         "dt": "2026-11-02",
     },
 }
@@ -89,7 +120,11 @@ def _row(source: str, given: dict) -> dict:
 def silver_df(spark, source: str, rows: list[dict]):
     schema = SILVER_SCHEMAS[source]
     data = [tuple(_row(source, r).get(f.name) for f in schema.fields) for r in rows]
-    return spark.createDataFrame(data, schema)
+    df = spark.createDataFrame(data, schema)
+    # Cached and counted so that Spark knows the frame is small (as it knows for a Delta table)
+    # and plans broadcast joins; a plain local frame is assumed huge.
+    df.cache().count()
+    return df
 
 
 def orders_df(spark, rows):

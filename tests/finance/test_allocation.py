@@ -17,17 +17,26 @@ def _order(order_id, amount, campaign, paid="2026-11-08T12:00:00+08:00"):
     """An order with its own user, clicked on campaign ``campaign`` one hour before paying."""
     return (
         {"order_id": order_id, "user_id": f"u-{order_id}", "unit_price": amount, "paid_at": paid},
-        {"event_id": f"e-{order_id}", "user_id": f"u-{order_id}", "campaign_id": campaign, "pool": "ad",
-         "event_time": paid.replace("T12", "T11")},
+        {
+            "event_id": f"e-{order_id}",
+            "user_id": f"u-{order_id}",
+            "campaign_id": campaign,
+            "pool": "ad",
+            "event_time": paid.replace("T12", "T11"),
+        },
     )
 
 
 def test_largest_remainder_and_restatement(spark):
     pairs = [
         # c1 on 11-08: three equal orders of 50.00, spend 100.00
-        _order("oc", "50.00", "c1"), _order("oa", "50.00", "c1"), _order("ob", "50.00", "c1"),
+        _order("oc", "50.00", "c1"),
+        _order("oa", "50.00", "c1"),
+        _order("ob", "50.00", "c1"),
         # c2 on 11-08: amounts 1.00, 2.00, 4.00, spend 10.00
-        _order("x1", "1.00", "c2"), _order("x2", "2.00", "c2"), _order("x4", "4.00", "c2"),
+        _order("x1", "1.00", "c2"),
+        _order("x2", "2.00", "c2"),
+        _order("x4", "4.00", "c2"),
         # c4 on 11-08: attributed but no spend row at all -> fee 0
         _order("z1", "30.00", "c4"),
         # c1 on 11-09: a different campaign-day of the same campaign, spend 0.01 over 2 equal orders
@@ -43,22 +52,39 @@ def test_largest_remainder_and_restatement(spark):
             # a restatement landing after D (dt 11-11) is not known yet -> 60.00 + 40.00 = 100.00
             {"stat_date": "2026-11-08", "stat_hour": 10, "campaign_id": "c1", "spend": "60.00"},
             {"stat_date": "2026-11-08", "stat_hour": 11, "campaign_id": "c1", "spend": "50.00"},
-            {"stat_date": "2026-11-08", "stat_hour": 11, "campaign_id": "c1", "spend": "40.00",
-             "dt": "2026-11-09"},
-            {"stat_date": "2026-11-08", "stat_hour": 11, "campaign_id": "c1", "spend": "999.00",
-             "dt": "2026-11-11"},
+            {
+                "stat_date": "2026-11-08",
+                "stat_hour": 11,
+                "campaign_id": "c1",
+                "spend": "40.00",
+                "dt": "2026-11-09",
+            },
+            {
+                "stat_date": "2026-11-08",
+                "stat_hour": 11,
+                "campaign_id": "c1",
+                "spend": "999.00",
+                "dt": "2026-11-11",
+            },
             # restated within one landing folder: the later line wins (line numbers increase)
             {"stat_date": "2026-11-08", "stat_hour": 3, "campaign_id": "c2", "spend": "1.00"},
             {"stat_date": "2026-11-08", "stat_hour": 3, "campaign_id": "c2", "spend": "10.00"},
             # c3: spend but no attributed order -> unattributed
-            {"stat_date": "2026-11-08", "stat_hour": 1, "campaign_id": "c3", "advertiser_id": "m3",
-             "spend": "5.00"},
+            {
+                "stat_date": "2026-11-08",
+                "stat_hour": 1,
+                "campaign_id": "c3",
+                "advertiser_id": "m3",
+                "spend": "5.00",
+            },
             {"stat_date": "2026-11-09", "stat_hour": 1, "campaign_id": "c1", "spend": "0.01"},
         ],
     )
     attribution = attribute_orders(orders, traffic, D)
     result = allocate_ad_fees(attribution, spend, D)
-    assert [(f.name, f.dataType) for f in result.schema] == [(f.name, f.dataType) for f in AD_FEE_ALLOCATION_SCHEMA]
+    assert [(f.name, f.dataType) for f in result.schema] == [
+        (f.name, f.dataType) for f in AD_FEE_ALLOCATION_SCHEMA
+    ]
     rows = {(r["stat_date"].isoformat(), r["campaign_id"], r["order_id"]): r for r in result.collect()}
     fees = {k: r["allocated_ad_fee"] for k, r in rows.items()}
     assert fees == {
@@ -83,10 +109,13 @@ def test_largest_remainder_and_restatement(spark):
     assert rows[("2026-11-08", "c1", "oa")]["campaign_spend"] == Decimal("100.00")
     assert rows[("2026-11-08", "c1", "oa")]["unattributed_spend"] == Decimal("0.00")
     unattributed = rows[("2026-11-08", "c3", None)]
-    assert (unattributed["campaign_spend"], unattributed["unattributed_spend"], unattributed["advertiser_id"]) == (
-        Decimal("5.00"), Decimal("5.00"), "m3"
-    )
+    assert (
+        unattributed["campaign_spend"],
+        unattributed["unattributed_spend"],
+        unattributed["advertiser_id"],
+    ) == (Decimal("5.00"), Decimal("5.00"), "m3")
     # no spend row: spend 0, advertiser taken from the order's merchant
-    assert (rows[("2026-11-08", "c4", "z1")]["campaign_spend"], rows[("2026-11-08", "c4", "z1")]["advertiser_id"]) == (
-        Decimal("0.00"), "m1"
-    )
+    assert (
+        rows[("2026-11-08", "c4", "z1")]["campaign_spend"],
+        rows[("2026-11-08", "c4", "z1")]["advertiser_id"],
+    ) == (Decimal("0.00"), "m1")

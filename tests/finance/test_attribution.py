@@ -28,8 +28,12 @@ def test_attribution_window_edges_and_ties(spark):
             # paid, then cancelled: still a paid order (latest version has paid_at), status cancelled
             {"order_id": "o8", "user_id": "u8", "paid_at": PAID, "status": "paid"},
             {
-                "order_id": "o8", "user_id": "u8", "paid_at": PAID, "status": "cancelled",
-                "updated_at": "2026-11-09T09:00:00+08:00", "dt": "2026-11-09",
+                "order_id": "o8",
+                "user_id": "u8",
+                "paid_at": PAID,
+                "status": "cancelled",
+                "updated_at": "2026-11-09T09:00:00+08:00",
+                "dt": "2026-11-09",
             },
             # landed after D: not known as of D
             {"order_id": "o9", "user_id": "u9", "paid_at": PAID, "dt": "2026-11-11"},
@@ -40,8 +44,12 @@ def test_attribution_window_edges_and_ties(spark):
             # a paid version superseded by an unpaid one (later updated_at): not paid as of D
             {"order_id": "o12", "user_id": "u12", "paid_at": PAID},
             {
-                "order_id": "o12", "user_id": "u12", "paid_at": None, "status": "cancelled",
-                "updated_at": "2026-11-09T10:00:00+08:00", "dt": "2026-11-09",
+                "order_id": "o12",
+                "user_id": "u12",
+                "paid_at": None,
+                "status": "cancelled",
+                "updated_at": "2026-11-09T10:00:00+08:00",
+                "dt": "2026-11-09",
             },
         ],
     )
@@ -49,39 +57,105 @@ def test_attribution_window_edges_and_ties(spark):
         spark,
         [
             # o1: exactly 7 days before paid_at -> inside the window
-            {"event_id": "e1", "user_id": "u1", "pool": "ad", "campaign_id": "c1",
-             "event_time": "2026-11-01T12:00:00+08:00"},
+            {
+                "event_id": "e1",
+                "user_id": "u1",
+                "pool": "ad",
+                "campaign_id": "c1",
+                "event_time": "2026-11-01T12:00:00+08:00",
+            },
             # o2: 7 days + 1 s before -> outside
-            {"event_id": "e2", "user_id": "u2", "pool": "ad", "campaign_id": "c1",
-             "event_time": "2026-11-01T11:59:59+08:00"},
+            {
+                "event_id": "e2",
+                "user_id": "u2",
+                "pool": "ad",
+                "campaign_id": "c1",
+                "event_time": "2026-11-01T11:59:59+08:00",
+            },
             # o3: 1 s after paid_at -> outside; an organic click at paid_at exactly -> inside, wins
-            {"event_id": "e3a", "user_id": "u3", "pool": "ad", "campaign_id": "c1",
-             "event_time": "2026-11-08T12:00:01+08:00"},
+            {
+                "event_id": "e3a",
+                "user_id": "u3",
+                "pool": "ad",
+                "campaign_id": "c1",
+                "event_time": "2026-11-08T12:00:01+08:00",
+            },
             {"event_id": "e3b", "user_id": "u3", "pool": "organic", "event_time": PAID},
             # o4: ad and organic at the same instant -> ad, although the organic event_id is smaller
-            {"event_id": "e4a", "user_id": "u4", "pool": "organic", "event_time": "2026-11-08T11:00:00+08:00"},
-            {"event_id": "e4z", "user_id": "u4", "pool": "ad", "campaign_id": "c4",
-             "event_time": "2026-11-08T11:00:00+08:00"},
+            {
+                "event_id": "e4a",
+                "user_id": "u4",
+                "pool": "organic",
+                "event_time": "2026-11-08T11:00:00+08:00",
+            },
+            {
+                "event_id": "e4z",
+                "user_id": "u4",
+                "pool": "ad",
+                "campaign_id": "c4",
+                "event_time": "2026-11-08T11:00:00+08:00",
+            },
             # an older ad click that loses to the later ones
-            {"event_id": "e4b", "user_id": "u4", "pool": "ad", "campaign_id": "c9",
-             "event_time": "2026-11-08T10:00:00+08:00"},
+            {
+                "event_id": "e4b",
+                "user_id": "u4",
+                "pool": "ad",
+                "campaign_id": "c9",
+                "event_time": "2026-11-08T10:00:00+08:00",
+            },
             # o5: same pool, same instant -> smaller event_id
-            {"event_id": "e5b", "user_id": "u5", "pool": "organic", "event_time": "2026-11-07T08:00:00+08:00"},
-            {"event_id": "e5a", "user_id": "u5", "pool": "organic", "event_time": "2026-11-07T08:00:00+08:00"},
+            {
+                "event_id": "e5b",
+                "user_id": "u5",
+                "pool": "organic",
+                "event_time": "2026-11-07T08:00:00+08:00",
+            },
+            {
+                "event_id": "e5a",
+                "user_id": "u5",
+                "pool": "organic",
+                "event_time": "2026-11-07T08:00:00+08:00",
+            },
             # o6: an impression is not a touchpoint; a click on another product neither
-            {"event_id": "e6a", "user_id": "u6", "event_type": "impression", "campaign_id": "c1",
-             "event_time": "2026-11-08T11:00:00+08:00"},
-            {"event_id": "e6b", "user_id": "u6", "product_id": "p2", "campaign_id": "c1",
-             "event_time": "2026-11-08T11:00:00+08:00"},
+            {
+                "event_id": "e6a",
+                "user_id": "u6",
+                "event_type": "impression",
+                "campaign_id": "c1",
+                "event_time": "2026-11-08T11:00:00+08:00",
+            },
+            {
+                "event_id": "e6b",
+                "user_id": "u6",
+                "product_id": "p2",
+                "campaign_id": "c1",
+                "event_time": "2026-11-08T11:00:00+08:00",
+            },
             # o10: click landed after D
-            {"event_id": "e10", "user_id": "u10", "campaign_id": "c1",
-             "event_time": "2026-11-08T11:00:00+08:00", "dt": "2026-11-11"},
+            {
+                "event_id": "e10",
+                "user_id": "u10",
+                "campaign_id": "c1",
+                "event_time": "2026-11-08T11:00:00+08:00",
+                "dt": "2026-11-11",
+            },
             # o11: ad click the evening before (Shanghai time)
-            {"event_id": "e11", "user_id": "u11", "campaign_id": "c11",
-             "event_time": "2026-11-03T23:00:00+08:00", "dt": "2026-11-04"},
+            {
+                "event_id": "e11",
+                "user_id": "u11",
+                "campaign_id": "c11",
+                "event_time": "2026-11-03T23:00:00+08:00",
+                "dt": "2026-11-04",
+            },
             # a duplicate landing of e1 in a later folder is the same event
-            {"event_id": "e1", "user_id": "u1", "pool": "ad", "campaign_id": "c1",
-             "event_time": "2026-11-01T12:00:00+08:00", "dt": "2026-11-03"},
+            {
+                "event_id": "e1",
+                "user_id": "u1",
+                "pool": "ad",
+                "campaign_id": "c1",
+                "event_time": "2026-11-01T12:00:00+08:00",
+                "dt": "2026-11-03",
+            },
         ],
     )
     result = attribute_orders(orders, traffic, D, window_days=7, lookback_days=60)
@@ -119,8 +193,15 @@ def test_attribution_scope_and_config_window(spark):
     )
     traffic = traffic_df(
         spark,
-        [{"event_id": "e", "user_id": "u2", "campaign_id": "c1", "event_time": "2026-09-08T00:00:00+08:00",
-          "dt": "2026-09-08"}],
+        [
+            {
+                "event_id": "e",
+                "user_id": "u2",
+                "campaign_id": "c1",
+                "event_time": "2026-09-08T00:00:00+08:00",
+                "dt": "2026-09-08",
+            }
+        ],
     )
     # lookback 60 days from 2026-11-10 -> first paid date 2026-09-11
     rows = attribute_orders(orders, traffic, D, window_days=2, lookback_days=60).collect()

@@ -19,12 +19,23 @@ def ad_order(order_id, campaign, paid_at, unit_price="100.00", subsidy="0.00", d
     """An order plus the click (one hour before paying) that attributes it to ``campaign``."""
     user = f"u-{order_id}"
     order = {
-        "order_id": order_id, "user_id": user, "unit_price": unit_price, "platform_subsidy": subsidy,
-        "voucher_pool": None if subsidy == "0.00" else "ad", "paid_at": paid_at, "dt": dt_,
+        "order_id": order_id,
+        "user_id": user,
+        "unit_price": unit_price,
+        "platform_subsidy": subsidy,
+        "voucher_pool": None if subsidy == "0.00" else "ad",
+        "paid_at": paid_at,
+        "dt": dt_,
     }
     click_time = (dt.datetime.fromisoformat(paid_at) - dt.timedelta(hours=1)).isoformat()
-    click = {"event_id": f"e-{order_id}", "user_id": user, "pool": pool, "event_time": click_time, "dt": dt_,
-             "campaign_id": campaign if pool == "ad" else None}
+    click = {
+        "event_id": f"e-{order_id}",
+        "user_id": user,
+        "pool": pool,
+        "event_time": click_time,
+        "dt": dt_,
+        "campaign_id": campaign if pool == "ad" else None,
+    }
     return order, click
 
 
@@ -33,15 +44,22 @@ def spend(campaign, stat_date, amount, dt_=None):
 
 
 def ret(return_id, order_id, refunded_at, amount, dt_, **kw):
-    return {"return_id": return_id, "order_id": order_id, "refunded_at": refunded_at, "refund_amount": amount,
-            "dt": dt_, **kw}
+    return {
+        "return_id": return_id,
+        "order_id": order_id,
+        "refunded_at": refunded_at,
+        "refund_amount": amount,
+        "dt": dt_,
+        **kw,
+    }
 
 
 def ledger_rows(df):
     """(settlement_date, entry_type, order_id, return_id) -> (allocated_ad_fee, ad_fee_refund)"""
     return {
         (r["settlement_date"].isoformat(), r["entry_type"], r["order_id"], r["return_id"]): (
-            r["allocated_ad_fee"], r["ad_fee_refund"]
+            r["allocated_ad_fee"],
+            r["ad_fee_refund"],
         )
         for r in df.collect()
     }
@@ -49,9 +67,19 @@ def ledger_rows(df):
 
 def prior_entry(spark, settlement_date, order_id, return_id, fee, refund, entry_type="refund"):
     row = (
-        dt.date.fromisoformat(settlement_date), entry_type, "m1", "c1", order_id, return_id,
-        ts("2026-10-20T12:00:00+08:00"), ts("2026-11-05T12:00:00+08:00"), money("100.00"), money("100.00"),
-        money("10.00"), money(fee), money(refund),
+        dt.date.fromisoformat(settlement_date),
+        entry_type,
+        "m1",
+        "c1",
+        order_id,
+        return_id,
+        ts("2026-10-20T12:00:00+08:00"),
+        ts("2026-11-05T12:00:00+08:00"),
+        money("100.00"),
+        money("100.00"),
+        money("10.00"),
+        money(fee),
+        money(refund),
     )
     return spark.createDataFrame([row], LEDGER_SCHEMA)
 
@@ -126,15 +154,24 @@ def test_ledger_entries_for_one_day(spark):
         ("2026-11-10", "refund", "F", "f1"): (Decimal("12.34"), Decimal("12.34")),
     }
     row = entries.filter(F.col("return_id") == "f1").first()
-    assert (row["merchant_id"], row["campaign_id"], row["order_amount"], row["pay_amount"], row["refund_amount"]) == (
-        "m1", "cf", Decimal("100.00"), Decimal("80.00"), Decimal("90.00")
-    )
+    assert (
+        row["merchant_id"],
+        row["campaign_id"],
+        row["order_amount"],
+        row["pay_amount"],
+        row["refund_amount"],
+    ) == ("m1", "cf", Decimal("100.00"), Decimal("80.00"), Decimal("90.00"))
 
     # A 31-day refund window lets w-out in as well (config).
     wide = OnetrackConfig(partition_start="2026-11-01", refund_window_days=31)
     entries31 = ledger_entries_for_day(
-        D, orders=orders, returns=returns.filter(F.col("order_id") == "W"), traffic=traffic,
-        ad_spend=ad_spend, prior_ledger=prior, cfg=wide,
+        D,
+        orders=orders,
+        returns=returns.filter(F.col("order_id") == "W"),
+        traffic=traffic,
+        ad_spend=ad_spend,
+        prior_ledger=prior,
+        cfg=wide,
     )
     # w-in 15.00 then w-out min(15.00, 30.00 - 15.00) = 15.00
     assert ledger_rows(entries31) == {
@@ -180,12 +217,25 @@ def scenario(spark):
                 ret("r3", "B", "2026-11-02T09:00:00+08:00", "30.00", "2026-11-02"),
                 # 11-03: r3 cancelled -> reversal -15.00 first; then r4 (fee now 60.00):
                 #   remaining = 60.00 - (15.00 - 15.00) = 60.00, x = 60 x 100/100 -> 60.00
-                ret("r3", "B", None, "30.00", "2026-11-03", status="cancelled",
-                    updated_at="2026-11-03T08:00:00+08:00"),
+                ret(
+                    "r3",
+                    "B",
+                    None,
+                    "30.00",
+                    "2026-11-03",
+                    status="cancelled",
+                    updated_at="2026-11-03T08:00:00+08:00",
+                ),
                 ret("r4", "B", "2026-11-03T10:00:00+08:00", "100.00", "2026-11-03"),
                 # 11-04: r3 refunded again -> nothing (settled at most once, reversed at most once)
-                ret("r3", "B", "2026-11-02T09:00:00+08:00", "30.00", "2026-11-04",
-                    updated_at="2026-11-04T08:00:00+08:00"),
+                ret(
+                    "r3",
+                    "B",
+                    "2026-11-02T09:00:00+08:00",
+                    "30.00",
+                    "2026-11-04",
+                    updated_at="2026-11-04T08:00:00+08:00",
+                ),
                 # 11-04: r5 refunded on 11-02 but landed only on 11-04 -> settled 11-04, fee 9.99
                 ret("r5", "C", "2026-11-02T08:00:00+08:00", "50.00", "2026-11-04"),
                 # r8 of A: approved on 11-03, refunded on 11-04: x = 60 x 10/80 = 7.50,
