@@ -427,6 +427,27 @@ def show_day(settlement_dir: str, day: dt.date) -> dict:
     }
 
 
+def format_show(shown: Mapping) -> str:
+    """Plain-text rendering of :func:`show_day` for the command line."""
+    lines = [
+        f"settlement date {shown['date']}: {shown['entries']} entries, ad_fee_refund {shown['ad_fee_refund']}"
+    ]
+    for merchant in shown["merchants"]:
+        lines.append(
+            f"  merchant {merchant['merchant_id']}: {merchant['entries']} entries, "
+            f"ad_fee_refund {merchant['ad_fee_refund']}"
+        )
+        for row in merchant["rows"]:
+            lines.append(
+                f"    {row['entry_type']:<8} order {row['order_id']} return {row['return_id']} "
+                f"campaign {row['campaign_id']} refund_amount {row['refund_amount']} "
+                f"allocated_ad_fee {row['allocated_ad_fee']} ad_fee_refund {row['ad_fee_refund']}"
+            )
+    if not shown["merchants"]:
+        lines.append("  nothing to refund")
+    return "\n".join(lines)
+
+
 def verify_day(settlement_dir: str, day: dt.date) -> list[str]:
     """Problems with the published files of D (empty list = OK).
 
