@@ -13,7 +13,7 @@ import pytest
 from assets.finance import settlement_files as sf
 from assets.finance.schemas import LEDGER_SCHEMA
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 D = dt.date(2026, 11, 5)
 
 
