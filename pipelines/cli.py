@@ -65,7 +65,8 @@ def run_days(days: list[dt.date], *, selection: str | None = None, log=print) ->
     ensure_dagster_home()
     from dagster import AssetCheckSeverity, DagsterInstance
 
-    from pipelines.definitions import daily_job, defs
+    from pipelines.definitions import defs
+    from pipelines.jobs import daily_job
 
     job = defs.resolve_job_def(daily_job.name)
     instance = DagsterInstance.get()

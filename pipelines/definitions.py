@@ -1,24 +1,19 @@
 """The Dagster code location: collects assets, checks, resources, jobs, schedules and sensors."""
 
-from __future__ import annotations
-
-from dagster import Definitions, define_asset_job
+from dagster import Definitions
 
 from assets.ingest.assets import INGEST_ASSETS
-from pipelines.partitions import daily_partitions
+from pipelines.jobs import daily_job
 from pipelines.resources import default_resources
+from pipelines.schedules import daily_schedule
+from pipelines.sensors import landing_sensor
 
 ALL_ASSETS = [*INGEST_ASSETS]
-
-daily_job = define_asset_job(
-    "onetrack_daily",
-    selection="*",
-    partitions_def=daily_partitions,
-    description="Every asset and check of onetrack for one landing date, in dependency order.",
-)
 
 defs = Definitions(
     assets=ALL_ASSETS,
     jobs=[daily_job],
+    schedules=[daily_schedule],
+    sensors=[landing_sensor],
     resources=default_resources(),
 )

@@ -7,6 +7,8 @@ import os
 import pytest
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# The Dagster SparkResource reuses the test session (getOrCreate); keep its runtime settings small.
+os.environ.setdefault("ONETRACK_SPARK_SHUFFLE_PARTITIONS", "2")
 
 
 @pytest.fixture(scope="session")

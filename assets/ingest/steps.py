@@ -14,7 +14,7 @@ from pyspark.sql import types as T
 
 from assets.ingest.bronze import BRONZE_SCHEMA, FILES_SCHEMA, read_landing_partition
 from assets.ingest.contracts import SourceContract
-from assets.ingest.validate import split_records, to_quarantine, to_silver, validate_records
+from assets.ingest.validate import classify, to_quarantine, to_silver, validate_records
 from assets.storage import read_table, replace_partition, table_exists
 from pipelines.config import OnetrackConfig
 
@@ -68,26 +68,35 @@ def earlier_duplicate_keys(
 def ingest_silver(spark: SparkSession, cfg: OnetrackConfig, contract: SourceContract, day: dt.date) -> dict:
     """Validate bronze ``dt=day``; write silver, quarantine and the audit row of SPEC §3."""
     bronze = read_table(spark, cfg.table_path("bronze", contract.name)).filter(F.col("dt") == F.lit(day))
-    validated = validate_records(bronze, contract).localCheckpoint(eager=True)
-    accepted, quarantined, duplicates = split_records(
-        validated, earlier_duplicate_keys(spark, cfg, contract, day), contract
-    )
-    silver = to_silver(accepted, contract).localCheckpoint(eager=True)
-    quarantine = to_quarantine(quarantined)
+    labeled = classify(
+        validate_records(bronze, contract), earlier_duplicate_keys(spark, cfg, contract, day), contract
+    ).localCheckpoint(eager=True)
+    silver = to_silver(labeled.filter(F.col("disposition") == "accepted"), contract)
+    quarantine = to_quarantine(labeled.filter(F.col("disposition") == "quarantined"))
     silver_version = replace_partition(silver, cfg.table_path("silver", contract.name), {"dt": day}, ["dt"])
     quarantine_version = replace_partition(
         quarantine, cfg.table_path("quarantine", contract.name), {"dt": day}, ["dt"]
     )
 
+    # The conservation figures are counted where the records are, not derived from one another:
+    # read = bronze rows, accepted/quarantined = rows now in those tables, duplicates = labelled.
+    by_label = labeled.groupBy("disposition", "rule").count().collect()
+
+    def written(layer: str) -> int:
+        return read_table(spark, cfg.table_path(layer, contract.name)).filter(F.col("dt") == F.lit(day)).count()
+
     counts = {
-        "records_read": validated.count(),
-        "records_accepted": silver.count(),
-        "records_quarantined": quarantined.count(),
-        "records_duplicate": duplicates.count(),
+        "records_read": bronze.count(),
+        "records_accepted": written("silver"),
+        "records_quarantined": written("quarantine"),
+        "records_duplicate": sum(r["count"] for r in by_label if r["disposition"] == "duplicate"),
     }
+    rules = sorted(
+        ((r["rule"], int(r["count"])) for r in by_label if r["disposition"] == "quarantined"),
+        key=lambda kv: (-kv[1], kv[0]),
+    )
     extra = (
-        validated.select(F.explode_outer("extra_fields").alias("field"))
-        .filter(F.col("field").isNotNull())
+        labeled.select(F.explode("extra_fields").alias("field"))
         .groupBy("field")
         .count()
         .collect()
@@ -118,12 +127,9 @@ def ingest_silver(spark: SparkSession, cfg: OnetrackConfig, contract: SourceCont
         {"dt": day, "source": contract.name},
         ["dt"],
     )
-    rules = (
-        quarantined.groupBy("rule").count().orderBy(F.desc("count"), "rule").limit(20).collect()
-    )
     return {
         **audit,
-        "quarantine_by_rule": {r["rule"]: int(r["count"]) for r in rules},
+        "quarantine_by_rule": dict(rules),
         "silver_version": silver_version,
         "quarantine_version": quarantine_version,
         "silver": silver,

@@ -91,28 +91,35 @@ def validate_records(bronze: DataFrame, contract: SourceContract) -> DataFrame:
     return df.drop(*[f"_raw_{n}" for n in contract.field_names])
 
 
+def classify(validated: DataFrame, earlier_keys: DataFrame, contract: SourceContract) -> DataFrame:
+    """SPEC §3: label every record ``quarantined``, ``duplicate`` or ``accepted`` (``disposition``).
+
+    Rules are checked first. ``earlier_keys``: the duplicate keys (``record_hash``, or
+    ``event_id`` for traffic) already accepted in earlier landing partitions. Within the
+    partition, the first occurrence by (source_file, line_number) is kept.
+    """
+    dup_cols = list(contract.duplicate_key or ("record_hash",))
+    seen_before = earlier_keys.select(*dup_cols).distinct().withColumn("_seen_before", F.lit(True))
+    first = Window.partitionBy(F.col("rule").isNull(), *dup_cols).orderBy("source_file", "line_number")
+    labeled = validated.withColumn("_occurrence", F.row_number().over(first)).join(
+        seen_before, on=dup_cols, how="left"
+    )
+    disposition = (
+        F.when(F.col("rule").isNotNull(), F.lit("quarantined"))
+        .when((F.col("_occurrence") > 1) | F.col("_seen_before").isNotNull(), F.lit("duplicate"))
+        .otherwise(F.lit("accepted"))
+    )
+    return labeled.withColumn("disposition", disposition).drop("_occurrence", "_seen_before")
+
+
 def split_records(
     validated: DataFrame,
     earlier_keys: DataFrame,
     contract: SourceContract,
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """SPEC §3: every record is exactly one of quarantined, duplicate or accepted.
-
-    ``earlier_keys``: the duplicate keys (``record_hash``, or ``event_id`` for traffic) already
-    accepted in earlier landing partitions. Within the partition, the first occurrence by
-    (source_file, line_number) is kept.
-    """
-    dup_cols = list(contract.duplicate_key or ("record_hash",))
-    quarantined = validated.filter(F.col("rule").isNotNull())
-    valid = validated.filter(F.col("rule").isNull())
-    first = Window.partitionBy(*dup_cols).orderBy("source_file", "line_number")
-    ranked = valid.withColumn("_occurrence", F.row_number().over(first))
-    seen_before = earlier_keys.select(*dup_cols).distinct().withColumn("_seen_before", F.lit(True))
-    ranked = ranked.join(seen_before, on=dup_cols, how="left")
-    is_duplicate = (F.col("_occurrence") > 1) | F.col("_seen_before").isNotNull()
-    duplicates = ranked.filter(is_duplicate).drop("_occurrence", "_seen_before")
-    accepted = ranked.filter(~is_duplicate).drop("_occurrence", "_seen_before")
-    return accepted, quarantined, duplicates
+    """``classify`` as three frames: accepted, quarantined, duplicates."""
+    labeled = classify(validated, earlier_keys, contract)
+    return tuple(labeled.filter(F.col("disposition") == d) for d in ("accepted", "quarantined", "duplicate"))
 
 
 def silver_columns(contract: SourceContract) -> list[str]:
