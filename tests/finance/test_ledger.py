@@ -9,8 +9,10 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
+from assets.finance import settlement_files as sf
 from assets.finance.ledger import LedgerDriftError, ledger_entries_for_day, run_ledger_through
 from assets.finance.schemas import LEDGER_SCHEMA
+from assets.finance.settlement_files import publish_settlement_day
 from pipelines.config import OnetrackConfig
 from tests.finance.factory import ad_spend_df, money, orders_df, returns_df, traffic_df, ts
 
@@ -182,8 +184,9 @@ def test_ledger_entries_for_one_day(spark):
 
 # --- the orchestrator: four landing days, data arriving late, reversals, restated spend ---------
 
-START = "2026-11-01"
-DAYS = [dt.date(2026, 11, d) for d in (1, 2, 3, 4)]
+# The first settlement date sees everything landed by then (here: orders on 11-01, returns on 11-02).
+START = "2026-11-02"
+DAYS = [dt.date(2026, 11, d) for d in (2, 3, 4)]
 
 
 def scenario(spark):
@@ -276,28 +279,60 @@ def _days(spark, cfg):
     return {r["settlement_date"].isoformat(): r["entries"] for r in rows}
 
 
-def test_ledger_run_order_independence(spark, tmp_path):
-    silver = scenario(spark)
-    cfg = OnetrackConfig(warehouse_dir=str(tmp_path / "wh"), partition_start=START)
+SETTLED_1103 = (
+    "settlement_date,entry_type,merchant_id,campaign_id,order_id,return_id,paid_at,refunded_at,"
+    "order_amount,pay_amount,refund_amount,allocated_ad_fee,ad_fee_refund\n"
+    # the reversal repeats r3's refund row (refunded_at, fee 50.00 as settled on 11-02), negated
+    "2026-11-03,reversal,m1,c1,B,r3,2026-11-01T11:00:00+08:00,2026-11-02T09:00:00+08:00,"
+    "100.00,100.00,30.00,50.00,-15.00\n"
+    "2026-11-03,refund,m1,c1,B,r4,2026-11-01T11:00:00+08:00,2026-11-03T10:00:00+08:00,"
+    "100.00,100.00,100.00,60.00,60.00\n"
+)
 
-    # 1. Daily, in order, each day seeing only what had landed by then.
-    for day in DAYS:
+
+def test_ledger_run_order_independence(spark, small_delta, tmp_path):
+    silver = scenario(spark)
+    settlements = str(tmp_path / "settlements")
+    cfg = OnetrackConfig(
+        warehouse_dir=str(tmp_path / "wh"), settlement_dir=settlements, partition_start=START
+    )
+    empty_day = dt.date(2026, 11, 5)  # nothing landed: no entries, computed without a Spark plan
+
+    # 1. Daily, in order, each day seeing only what had landed by then; files published each day.
+    for day in [*DAYS, empty_day]:
         summary = run_ledger_through(spark, cfg, day, silver=_as_landed(silver, day))
         assert summary["days_computed"] == [day.isoformat()]
+        assert publish_settlement_day(spark, cfg, day)["status"] == "published"
     forward = ledger_rows(_ledger(spark, cfg))
     assert forward == EXPECTED
-    assert _days(spark, cfg) == {"2026-11-01": 0, "2026-11-02": 3, "2026-11-03": 2, "2026-11-04": 2}
-    assert summary["entries"] == 2 and summary["ad_fee_refund"] == "17.49"  # 7.50 + 9.99
+    assert _days(spark, cfg) == {"2026-11-02": 3, "2026-11-03": 2, "2026-11-04": 2, "2026-11-05": 0}
+    assert summary["entries"] == 0 and summary["ad_fee_refund"] == "0.00"
     forward_rows = sorted(tuple(r) for r in _ledger(spark, cfg).collect())
+    published = {
+        d: open(f"{settlements}/dt={d}/ad_fee_refunds_{d}.csv", "rb").read()
+        for d in ("2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05")
+    }
+    assert published["2026-11-03"] == SETTLED_1103.encode()
+    assert published["2026-11-05"] == SETTLED_1103.split("\n")[0].encode() + b"\n"  # header only
+    # m1: -15.00 + 60.00 = 45.00
+    summary_1103 = open(f"{settlements}/dt=2026-11-03/merchant_summary_2026-11-03.csv").read()
+    assert summary_1103 == "settlement_date,merchant_id,entries,ad_fee_refund\n2026-11-03,m1,2,45.00\n"
+    assert all(sf.verify_day(settlements, dt.date.fromisoformat(d)) == [] for d in published)
 
     # 2. From scratch, newest day first, then older days again (everything landed).
     shutil.rmtree(tmp_path / "wh" / "finance")
-    first = run_ledger_through(spark, cfg, DAYS[-1], silver=silver)
-    assert first["days_computed"] == [d.isoformat() for d in DAYS]
-    for day in reversed(DAYS[:-1]):
+    with pytest.raises(RuntimeError, match="not been computed"):
+        publish_settlement_day(spark, cfg, DAYS[0])
+    first = run_ledger_through(spark, cfg, empty_day, silver=silver)
+    assert first["days_computed"] == [d.isoformat() for d in [*DAYS, empty_day]]
+    for day in reversed(DAYS):
         again = run_ledger_through(spark, cfg, day, silver=silver)
-        assert again["days_computed"] == [] and not again["rewritten"]
+        assert again["days_computed"] == [] and again["days_written"] == [] and not again["rewritten"]
     assert sorted(tuple(r) for r in _ledger(spark, cfg).collect()) == forward_rows
+    # ... and the files regenerate byte for byte
+    for d in published:
+        assert publish_settlement_day(spark, cfg, dt.date.fromisoformat(d))["status"] == "unchanged"
+        assert open(f"{settlements}/dt={d}/ad_fee_refunds_{d}.csv", "rb").read() == published[d]
 
     # 3. New data landing in an old folder would change a day that later days build on: refused.
     late = dict(silver)
@@ -305,5 +340,5 @@ def test_ledger_run_order_independence(spark, tmp_path):
         returns_df(spark, [ret("r9", "C", "2026-11-02T09:00:00+08:00", "1.00", "2026-11-02")])
     )
     with pytest.raises(LedgerDriftError):
-        run_ledger_through(spark, cfg, DAYS[1], silver=late)
+        run_ledger_through(spark, cfg, DAYS[0], silver=late)
     assert sorted(tuple(r) for r in _ledger(spark, cfg).collect()) == forward_rows

@@ -1,0 +1,84 @@
+"""I/O steps of the finance assets: read silver, call the pure functions, write the Delta tables.
+
+Each step takes the SparkSession, the config and the partition date D and returns a summary for
+the asset's metadata. The ledger step is :func:`assets.finance.ledger.run_ledger_through`, the
+settlement-files step :func:`assets.finance.settlement_files.publish_settlement_day`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from assets.finance.allocation import allocate_ad_fees
+from assets.finance.attribution import attribute_orders
+from assets.finance.ledger import LEDGER_TABLE, read_ledger, read_silver
+from assets.finance.schemas import ORDER_ATTRIBUTION_SCHEMA, SILVER_SCHEMAS
+from assets.storage import read_or_empty, replace_partition, table_exists
+from pipelines.config import OnetrackConfig
+
+ORDER_ATTRIBUTION_TABLE = ("finance", "order_attribution")
+AD_FEE_ALLOCATION_TABLE = ("finance", "ad_fee_allocation")
+
+
+def order_attribution_as_of(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> DataFrame:
+    silver = read_silver(spark, cfg)
+    return attribute_orders(
+        silver["orders"],
+        silver["traffic"],
+        day,
+        window_days=cfg.attribution_window_days,
+        lookback_days=cfg.ledger_lookback_days,
+    )
+
+
+def run_order_attribution(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> dict:
+    """Write the ``as_of = D`` partition of ``finance/order_attribution``."""
+    path = cfg.table_path(*ORDER_ATTRIBUTION_TABLE)
+    version = replace_partition(order_attribution_as_of(spark, cfg, day), path, {"as_of": day})
+    return {"table_path": path, "delta_version": version}
+
+
+def run_ad_fee_allocation(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> dict:
+    """Write the ``as_of = D`` partition of ``finance/ad_fee_allocation``.
+
+    Uses the ``as_of = D`` attribution written upstream; computes it from silver if that table
+    does not exist (the result is the same: both are functions of silver as of D).
+    """
+    attribution_path = cfg.table_path(*ORDER_ATTRIBUTION_TABLE)
+    if table_exists(spark, attribution_path):
+        attribution = read_or_empty(spark, attribution_path, ORDER_ATTRIBUTION_SCHEMA).filter(
+            F.col("as_of") == F.lit(day)
+        )
+    else:
+        attribution = order_attribution_as_of(spark, cfg, day)
+    ad_spend = read_or_empty(spark, cfg.table_path("silver", "ad_spend"), SILVER_SCHEMAS["ad_spend"])
+    allocation = allocate_ad_fees(attribution, ad_spend, day, lookback_days=cfg.ledger_lookback_days)
+    path = cfg.table_path(*AD_FEE_ALLOCATION_TABLE)
+    version = replace_partition(allocation, path, {"as_of": day})
+    return {"table_path": path, "delta_version": version}
+
+
+def read_partition(
+    spark: SparkSession, cfg: OnetrackConfig, table: tuple[str, str], day: dt.date
+) -> DataFrame:
+    """The ``as_of = D`` partition of a finance table written by a step above."""
+    return spark.read.format("delta").load(cfg.table_path(*table)).filter(F.col("as_of") == F.lit(day))
+
+
+def ledger_through(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> DataFrame:
+    """The ledger as it stands for D: every entry settled on or before D (what the checks validate)."""
+    return read_ledger(spark, cfg).filter(F.col("settlement_date") <= F.lit(day))
+
+
+__all__ = [
+    "LEDGER_TABLE",
+    "ORDER_ATTRIBUTION_TABLE",
+    "AD_FEE_ALLOCATION_TABLE",
+    "run_order_attribution",
+    "run_ad_fee_allocation",
+    "read_partition",
+    "ledger_through",
+]
