@@ -6,8 +6,6 @@ of ``assets.finance.checks``. The ledger's critical checks are blocking, so with
 settlement files are not published from a ledger that broke a rule.
 """
 
-from __future__ import annotations
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
