@@ -20,9 +20,10 @@ from dagster import (
 from assets.finance.checks import (
     AD_FEE_ALLOCATION_SUITES,
     AD_FEE_REFUND_LEDGER_SUITES,
+    LEDGER_SCOPE_SUITES,
     ORDER_ATTRIBUTION_SUITES,
 )
-from assets.finance.ledger import LEDGER_TABLE, run_ledger_through
+from assets.finance.ledger import LEDGER_TABLE, read_silver, returns_out_of_scope, run_ledger_through
 from assets.finance.settlement_files import publish_settlement_day, verify_day
 from assets.finance.steps import (
     AD_FEE_ALLOCATION_TABLE,
@@ -147,7 +148,7 @@ def ad_fee_allocation(context: AssetExecutionContext, spark: SparkResource, sett
         "refunded. Partition `settlement_date = D`; missing earlier dates are computed first, so "
         "the ledger does not depend on the order partitions run in."
     ),
-    check_specs=check_specs(AD_FEE_REFUND_LEDGER, AD_FEE_REFUND_LEDGER_SUITES),
+    check_specs=check_specs(AD_FEE_REFUND_LEDGER, AD_FEE_REFUND_LEDGER_SUITES + LEDGER_SCOPE_SUITES),
 )
 def ad_fee_refund_ledger(context: AssetExecutionContext, spark: SparkResource, settings: OnetrackSettings):
     session, cfg, day = spark.get_session(), settings.get_config(), partition_date(context)
@@ -168,13 +169,24 @@ def ad_fee_refund_ledger(context: AssetExecutionContext, spark: SparkResource, s
             "preview": preview(day_rows),
         }
     )
+    root = validations_dir(cfg.warehouse_dir)
     yield from check_results(
         AD_FEE_REFUND_LEDGER,
         ledger,
         AD_FEE_REFUND_LEDGER_SUITES,
-        validations_root=validations_dir(cfg.warehouse_dir),
+        validations_root=root,
         partition=context.partition_key,
     )
+    silver = read_silver(session, cfg)
+    out_of_scope = returns_out_of_scope(silver["orders"], silver["returns"], ledger, day, cfg).cache()
+    yield from check_results(
+        AD_FEE_REFUND_LEDGER,
+        out_of_scope,
+        LEDGER_SCOPE_SUITES,
+        validations_root=root,
+        partition=context.partition_key,
+    )
+    out_of_scope.unpersist()
     ledger.unpersist()
 
 

@@ -24,6 +24,7 @@ from quality.suites import (
     equation_suite,
     in_set,
     not_null,
+    row_count_between,
     schema_expectations,
     unique_key,
 )
@@ -156,5 +157,18 @@ AD_FEE_REFUND_LEDGER_SUITES = [
         {"net_refund_within_fee": "net_ad_fee_refund >= 0 AND net_ad_fee_refund <= allocated_ad_fee"},
         base=per_order,
         example_columns=["order_id"],
+    ),
+]
+
+# Run on :func:`assets.finance.ledger.returns_out_of_scope` (not on the ledger itself).
+LEDGER_SCOPE_SUITES = [
+    Suite(
+        name="ad_fee_refund_ledger_returns_in_scope",
+        description=(
+            "Refunded returns that may be eligible but whose order was paid before the ledger's "
+            "lookback window (ONETRACK_LEDGER_LOOKBACK_DAYS) cannot be settled: expected none."
+        ),
+        expectations=lambda: row_count_between(max_value=0),
+        critical=False,
     ),
 ]

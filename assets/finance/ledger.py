@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from assets.finance.allocation import allocation_rows
-from assets.finance.asof import FEN, days, from_fen, latest_returns, to_fen
+from assets.finance.asof import FEN, days, from_fen, latest_orders, latest_returns, to_fen
 from assets.finance.attribution import attribute_orders
 from assets.finance.schemas import (
     ENTRY_REFUND,
@@ -192,6 +192,36 @@ def ledger_entries_for_day(
     )
     refunds = refund_entries(eligible, prior, reversals, D)
     return reversals.unionByName(refunds)
+
+
+def returns_out_of_scope(
+    orders: DataFrame,
+    returns: DataFrame,
+    ledger: DataFrame,
+    as_of_date: dt.date,
+    cfg: OnetrackConfig,
+) -> DataFrame:
+    """Refunded returns of an eligible type, within the refund window, never in the ledger, whose
+    order was paid before the lookback scope of D (``ledger_lookback_days``): they can no longer
+    be settled. One row per return (``return_id, order_id, paid_at, refunded_at, dt``); expected
+    empty, reported by a non-blocking check so that the lookback can be widened."""
+    first_day = as_of_date - dt.timedelta(days=cfg.ledger_lookback_days)
+    paid = latest_orders(orders, as_of_date).filter(
+        F.col("paid_at").isNotNull() & (F.to_date(F.col("paid_at")) < F.lit(first_day))
+    )
+    return (
+        latest_returns(returns, as_of_date)
+        .filter(
+            (F.col("status") == F.lit("refunded"))
+            & F.col("return_type").isin(*cfg.eligible_return_types)
+            & F.col("refunded_at").isNotNull()
+        )
+        .select("return_id", "order_id", "refunded_at", "dt")
+        .join(paid.select("order_id", "paid_at"), on="order_id", how="inner")
+        .filter(F.col("refunded_at") <= F.col("paid_at") + days(cfg.refund_window_days))
+        .join(ledger.select("return_id").distinct(), on="return_id", how="left_anti")
+        .select("return_id", "order_id", "paid_at", "refunded_at", "dt")
+    )
 
 
 # ---------------------------------------------------------------------------------------------

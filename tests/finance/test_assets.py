@@ -62,7 +62,7 @@ def test_finance_assets_materialize_and_checks_pass(spark, roots, monkeypatch):
     materialized = {e.asset_key for e in run.get_asset_materialization_events()}
     assert materialized == {ORDER_ATTRIBUTION, AD_FEE_ALLOCATION, AD_FEE_REFUND_LEDGER, SETTLEMENT_FILES}
     evaluations = run.get_asset_check_evaluations()
-    assert len(evaluations) == 11
+    assert len(evaluations) == 12
     assert [e.check_name for e in evaluations if not e.passed] == []
 
     ledger = read_table(spark, f"{warehouse}/finance/ad_fee_refund_ledger")

@@ -342,3 +342,30 @@ def test_ledger_run_order_independence(spark, small_delta, tmp_path):
     with pytest.raises(LedgerDriftError):
         run_ledger_through(spark, cfg, DAYS[0], silver=late)
     assert sorted(tuple(r) for r in _ledger(spark, cfg).collect()) == forward_rows
+
+
+def test_returns_out_of_scope(spark):
+    from assets.finance.ledger import returns_out_of_scope
+
+    D = dt.date(2026, 11, 10)  # lookback 60 days -> orders paid from 2026-09-11 on are in scope
+    orders = orders_df(
+        spark,
+        [
+            {"order_id": "old", "paid_at": "2026-09-10T23:00:00+08:00", "dt": "2026-09-10"},
+            {"order_id": "new", "paid_at": "2026-09-11T00:00:00+08:00", "dt": "2026-09-11"},
+        ],
+    )
+    returns = returns_df(
+        spark,
+        [
+            ret("late", "old", "2026-09-20T10:00:00+08:00", "10.00", "2026-11-10"),  # reported
+            ret("settled", "old", "2026-09-20T10:00:00+08:00", "10.00", "2026-09-21"),  # in the ledger
+            ret("type", "old", "2026-09-20T10:00:00+08:00", "10.00", "2026-11-10", return_type="refund_only"),
+            ret("window", "old", "2026-10-10T23:00:01+08:00", "10.00", "2026-11-10"),  # paid + 30 d + 1 s
+            ret("inscope", "new", "2026-09-20T10:00:00+08:00", "10.00", "2026-11-10"),
+        ],
+    )
+    ledger = prior_entry(spark, "2026-09-21", "old", "settled", "10.00", "1.00")
+    cfg = OnetrackConfig(partition_start="2026-09-01")
+    rows = returns_out_of_scope(orders, returns, ledger, D, cfg).collect()
+    assert [r["return_id"] for r in rows] == ["late"]
