@@ -207,6 +207,12 @@ def settled_amount(order_amount: Column, pay_amount: Column, refunded_in_window:
 
 def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
     """One row per paid order with ``paid_date`` in the window, everything the KPIs sum over."""
+    if cfg.ledger_lookback_days < cfg.restatement_window_days - 1:
+        # finance/order_attribution only holds orders paid in [D - ledger_lookback_days, D]
+        raise ValueError(
+            f"ledger_lookback_days ({cfg.ledger_lookback_days}) must cover the restatement window "
+            f"({cfg.restatement_window_days} days): older cohorts would have no orders"
+        )
     orders = snapshot(inputs.order_attribution, as_of_date).filter(_in_window("paid_date", as_of_date, cfg))
 
     settlement_end = F.col("paid_at") + F.make_dt_interval(days=F.lit(cfg.settlement_window_days))

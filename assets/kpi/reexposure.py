@@ -67,7 +67,14 @@ def compute_order_reexposure(
     )
     orders = orders.join(first_request, on="order_id", how="left")
 
-    events = traffic_as_of(silver_traffic, as_of_date).select(
+    # Only events after the earliest payment in scope can qualify: bound the traffic scan by it
+    # (one tiny aggregate) so the join does not read the whole traffic history.
+    # (Carried as epoch microseconds: a Python datetime would go through the machine's time zone.)
+    first_paid_micros = orders.agg(F.min(F.unix_micros("paid_at"))).first()[0]
+    events = traffic_as_of(silver_traffic, as_of_date)
+    if first_paid_micros is not None:
+        events = events.filter(F.col("event_time") > F.timestamp_micros(F.lit(first_paid_micros)))
+    events = events.select(
         F.col("event_id"),
         F.col("user_id").alias("event_user_id"),
         F.col("spu_id").alias("event_spu_id"),

@@ -282,3 +282,10 @@ def test_settled_amount_rounds_half_up_exactly(spark):
         ).collect()
     }
     assert result == {"half": dec("0.03"), "none": dec("10.00"), "over": dec("0.00"), "third": dec("66.67")}
+
+
+def test_window_must_be_covered_by_the_attribution_scope(kpi_inputs):
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="ledger_lookback_days"):
+        compute_kpi_tables(kpi_inputs, b.day(D), replace(CFG, ledger_lookback_days=20))
