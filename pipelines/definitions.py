@@ -2,13 +2,16 @@
 
 from dagster import Definitions
 
+from assets.finance.assets import FINANCE_ASSETS
 from assets.ingest.assets import INGEST_ASSETS
+from assets.kpi.assets import KPI_ASSETS
+from assets.serving.assets import SERVING_ASSETS
 from pipelines.jobs import daily_job
 from pipelines.resources import default_resources
 from pipelines.schedules import daily_schedule
 from pipelines.sensors import landing_sensor
 
-ALL_ASSETS = [*INGEST_ASSETS]
+ALL_ASSETS = [*INGEST_ASSETS, *FINANCE_ASSETS, *KPI_ASSETS, *SERVING_ASSETS]
 
 defs = Definitions(
     assets=ALL_ASSETS,
