@@ -45,6 +45,10 @@ class LedgerDriftError(RuntimeError):
     """Recomputing a settled day gives other entries while later days already build on it."""
 
 
+class LandingNotIngestedError(RuntimeError):
+    """A landing date the ledger would be computed from has not been ingested (yet)."""
+
+
 def _ledger_select(df: DataFrame) -> DataFrame:
     return df.select([F.col(f.name).cast(f.dataType) for f in LEDGER_SCHEMA.fields])
 
@@ -250,6 +254,25 @@ def read_ledger(spark: SparkSession, cfg: OnetrackConfig) -> DataFrame:
     return read_or_empty(spark, cfg.table_path(*LEDGER_TABLE), LEDGER_SCHEMA)
 
 
+def ingested_days(spark: SparkSession, cfg: OnetrackConfig) -> set[dt.date] | None:
+    """Landing dates whose silver ingestion ran for every source (``audit/ingest_audit`` has a row
+    per (dt, source), also for a day with no file); ``None`` when there is no audit table."""
+    path = cfg.table_path("audit", "ingest_audit")
+    if not table_exists(spark, path):
+        return None
+    rows = (
+        spark.read.format("delta")
+        .load(path)
+        .filter(F.col("source").isin(*SILVER_INPUTS))
+        .groupBy("dt")
+        .agg(F.countDistinct("source").alias("sources"))
+        .filter(F.col("sources") == len(SILVER_INPUTS))
+        .select("dt")
+        .collect()
+    )
+    return {row[0] for row in rows}
+
+
 def landed_days(silver: Mapping[str, DataFrame], through: dt.date) -> set[dt.date]:
     """Landing dates ``<= through`` with at least one silver row (one small distinct query)."""
     frames = [silver[name].select("dt") for name in SILVER_INPUTS]
@@ -292,16 +315,30 @@ def run_ledger_through(
     is raised before anything is written (ledger rows never change once later days depend on
     them). All new days are written in one Delta commit, then marked in ``finance/ledger_days``.
 
-    ``silver`` overrides the silver tables read from ``cfg`` (name -> DataFrame).
-    Returns a summary: ``settlement_date, entries, refunds, reversals, ad_fee_refund,
-    days_computed, days_written, rewritten, ledger_version``.
+    Ledger rows never change once later days build on them, so a date is only computed once every
+    landing date from ``partition_start`` up to it has been ingested (``audit/ingest_audit``):
+    otherwise :class:`LandingNotIngestedError` is raised before anything is computed (run the
+    ingestion of those dates first; e.g. a backfill run newest-first).
+
+    ``silver`` overrides the silver tables read from ``cfg`` (name -> DataFrame; the ingestion
+    guard is then the caller's business). Returns a summary: ``settlement_date, entries, refunds,
+    reversals, ad_fee_refund, days_computed, days_written, rewritten, ledger_version``.
     """
     D = settlement_date
+    start = dt.date.fromisoformat(cfg.partition_start)
+    if silver is None:
+        ingested = ingested_days(spark, cfg)
+        missing = [d for d in _date_range(start, D) if ingested is not None and d not in ingested]
+        if missing:
+            raise LandingNotIngestedError(
+                f"The refund ledger for {D} needs every landing date from {start} ingested first; "
+                f"not ingested (for every source): {', '.join(d.isoformat() for d in missing[:10])}"
+                + (" ..." if len(missing) > 10 else "")
+            )
     inputs = dict(silver) if silver is not None else read_silver(spark, cfg)
     ledger_path = cfg.table_path(*LEDGER_TABLE)
     days_path = cfg.table_path(*LEDGER_DAYS_TABLE)
     done = computed_days(spark, cfg)
-    start = dt.date.fromisoformat(cfg.partition_start)
     todo = [d for d in _date_range(start, D - dt.timedelta(days=1)) if d not in done] + [D]
     landed = landed_days(inputs, D)
     stored = read_ledger(spark, cfg)

@@ -18,7 +18,9 @@ from assets.finance.assets import (
     ORDER_ATTRIBUTION,
     SETTLEMENT_FILES,
 )
+from assets.finance.ledger import LandingNotIngestedError, run_ledger_through
 from assets.storage import read_table
+from pipelines.config import OnetrackConfig
 from pipelines.resources import OnetrackSettings, SparkResource
 from tests.finance.test_ledger import EXPECTED, ledger_rows, scenario
 
@@ -38,6 +40,13 @@ def roots(spark, small_delta, tmp_path_factory):
     warehouse, settlements = str(root / "warehouse"), str(root / "settlements")
     for name, frame in scenario(spark).items():
         frame.write.format("delta").partitionBy("dt").save(f"{warehouse}/silver/{name}")
+    # the ingestion's audit rows (only the columns the ledger reads): 11-01 .. 11-04 ingested
+    audit = [
+        (dt.date(2026, 11, d), s) for d in (1, 2, 3, 4) for s in ("orders", "returns", "ad_spend", "traffic")
+    ]
+    spark.createDataFrame(audit, "dt date, source string").write.format("delta").save(
+        f"{warehouse}/audit/ingest_audit"
+    )
     return warehouse, settlements
 
 
@@ -91,3 +100,8 @@ def test_finance_assets_materialize_and_checks_pass(spark, roots, monkeypatch):
     assert after == before
     assert sf.verify_day(settlements, dt.date(2026, 11, 2)) == []
     assert sf.show_day(settlements, dt.date(2026, 11, 2))["ad_fee_refund"] == "65.00"  # 25 + 25 + 15
+
+    # 11-05 has not been ingested: the ledger refuses to settle it (rows could never be corrected).
+    cfg = OnetrackConfig(warehouse_dir=warehouse, settlement_dir=settlements, partition_start="2026-11-01")
+    with pytest.raises(LandingNotIngestedError, match="2026-11-05"):
+        run_ledger_through(spark, cfg, dt.date(2026, 11, 5))
