@@ -18,7 +18,7 @@ from pathlib import Path
 from pipelines.config import REPO_ROOT, OnetrackConfig
 
 DEMO_FROM = "2026-11-01"
-DEMO_TO = "2026-11-07"
+DEMO_TO = "2026-11-04"
 
 
 def _date(text: str) -> dt.date:

@@ -142,6 +142,64 @@ def test_rerunning_a_partition_changes_no_row(spark, pipeline):
             out[t] = sorted(map(str, df.collect()))
         return out
 
-    before = snapshot()
+    def settlement_bytes():
+        root = Path(cfg.settlement_dir)
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.csv"))}
+
+    tables += [("finance", "ad_fee_refund_ledger")]
+    before, files_before = snapshot(), settlement_bytes()
     assert run_days([DAYS[1]], log=lambda *_: None)
     assert snapshot() == before
+    assert settlement_bytes() == files_before
+
+
+def test_allocated_fees_add_up_to_spend(spark, pipeline):
+    cfg = pipeline["cfg"]
+    alloc = read_table(spark, cfg.table_path("finance", "ad_fee_allocation")).filter(
+        F.col("as_of") == F.lit(DAYS[-1])
+    )
+    per_day = (
+        alloc.filter(F.col("order_id").isNotNull())
+        .groupBy("stat_date", "campaign_id")
+        .agg(F.sum("allocated_ad_fee").alias("fees"), F.max("campaign_spend").alias("spend"))
+        .collect()
+    )
+    assert per_day, "no attributed campaign-day in the sample"
+    for row in per_day:
+        assert row.fees == row.spend, row
+
+
+def test_ledger_never_refunds_more_than_the_fee(spark, pipeline):
+    cfg = pipeline["cfg"]
+    ledger = read_table(spark, cfg.table_path("finance", "ad_fee_refund_ledger"))
+    assert ledger.groupBy("return_id", "entry_type").count().filter("count > 1").count() == 0
+    over = (
+        ledger.groupBy("order_id")
+        .agg(F.sum("ad_fee_refund").alias("refunded"), F.max("allocated_ad_fee").alias("fee"))
+        .filter(F.col("refunded") > F.col("fee"))
+    )
+    assert over.count() == 0
+    assert ledger.filter((F.col("entry_type") == "refund") & (F.col("ad_fee_refund") < 0)).count() == 0
+
+
+def test_settlement_files_published_and_verified_every_day(pipeline):
+    from assets.finance.settlement_files import list_published, verify_day
+
+    cfg = pipeline["cfg"]
+    published = {d["date"]: d for d in list_published(cfg.settlement_dir)}
+    for day in DAYS:
+        assert published[day.isoformat()]["status"] == "published"
+        assert verify_day(cfg.settlement_dir, day) == []
+
+
+def test_serving_file_opens_read_only_without_extensions(pipeline):
+    import duckdb
+
+    path = Path(pipeline["cfg"].warehouse_dir) / "serving" / "kpi.duckdb"
+    con = duckdb.connect(str(path), read_only=True, config={"autoload_known_extensions": False})
+    tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    assert {"kpi_daily", "kpi_merchant_daily", "kpi_campaign_daily", "return_attribution_daily",
+            "ad_fee_refund_ledger"} <= tables
+    days = con.execute("select count(*), max(as_of) from kpi_daily").fetchone()
+    assert days[0] >= 1 and days[1] == DAYS[-1]
+    con.close()

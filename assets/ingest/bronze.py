@@ -95,16 +95,18 @@ def _frame(df: DataFrame, day: dt.date, file: LandingFile) -> DataFrame:
     )
 
 
-def read_jsonl(spark: SparkSession, file: LandingFile, day: dt.date) -> DataFrame:
+def read_jsonl(spark: SparkSession, file: LandingFile, day: dt.date) -> tuple[DataFrame, str | None]:
     lines = _numbered_lines(spark, file).filter(F.trim(F.col("raw")) != "")
     fields = F.from_json(F.col("raw"), T.MapType(T.StringType(), T.StringType()))
     parsed = lines.withColumn("fields", fields).withColumn(
         "parse_error", F.when(F.col("fields").isNull(), F.lit("json:malformed"))
     )
-    return _frame(parsed, day, file)
+    return _frame(parsed, day, file), None
 
 
-def read_csv(spark: SparkSession, file: LandingFile, day: dt.date, contract: SourceContract) -> DataFrame:
+def read_csv(
+    spark: SparkSession, file: LandingFile, day: dt.date, contract: SourceContract
+) -> tuple[DataFrame, str | None]:
     lines = _numbered_lines(spark, file)
     header_row = lines.filter(F.col("line_number") == 1).select("raw").first()
     header = next(csv.reader([(header_row.raw if header_row else "").lstrip("\ufeff")]), [])
@@ -119,13 +121,16 @@ def read_csv(spark: SparkSession, file: LandingFile, day: dt.date, contract: Sou
     pairs = []
     for n in names:
         pairs.extend([F.lit(n), F.col("_row").getField(n)])
+    file_error = f"file:missing_column:{missing[0]}" if missing else None
     parsed = parsed.withColumn("fields", F.create_map(*pairs)).withColumn(
-        "parse_error", F.lit(f"file:missing_column:{missing[0]}" if missing else None).cast("string")
+        "parse_error", F.lit(file_error).cast("string")
     )
-    return _frame(parsed, day, file)
+    return _frame(parsed, day, file), file_error
 
 
-def read_parquet(spark: SparkSession, file: LandingFile, day: dt.date, contract: SourceContract) -> DataFrame:
+def read_parquet(
+    spark: SparkSession, file: LandingFile, day: dt.date, contract: SourceContract
+) -> tuple[DataFrame, str | None]:
     df = spark.read.parquet(file.path)
     missing = [c for c in contract.field_names if c not in df.columns]
     order = Window.orderBy("_block", "_mono")
@@ -140,10 +145,13 @@ def read_parquet(spark: SparkSession, file: LandingFile, day: dt.date, contract:
             # An instant, written with its offset so it validates like any landed timestamp.
             value = F.date_format(value, "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX")
         pairs.extend([F.lit(name), value.cast("string")])
-    out = numbered.withColumn("fields", F.create_map(*pairs)).withColumn(
-        "raw", F.lit(None).cast("string")
-    ).withColumn("parse_error", F.lit(f"file:missing_column:{missing[0]}" if missing else None).cast("string"))
-    return _frame(out, day, file)
+    file_error = f"file:missing_column:{missing[0]}" if missing else None
+    out = (
+        numbered.withColumn("fields", F.create_map(*pairs))
+        .withColumn("raw", F.lit(None).cast("string"))
+        .withColumn("parse_error", F.lit(file_error).cast("string"))
+    )
+    return _frame(out, day, file), file_error
 
 
 def read_landing_partition(
@@ -175,20 +183,21 @@ def read_landing_partition(
             continue
         try:
             if contract.fmt == "jsonl":
-                frame = read_jsonl(spark, file, day)
+                frame, file_error = read_jsonl(spark, file, day)
             elif contract.fmt == "csv":
-                frame = read_csv(spark, file, day, contract)
+                frame, file_error = read_csv(spark, file, day, contract)
             else:
-                frame = read_parquet(spark, file, day, contract)
-            frame = frame.localCheckpoint(eager=True)  # read once; fails here if the file is corrupt
+                frame, file_error = read_parquet(spark, file, day, contract)
+            # Reading every record once here surfaces a corrupt file (truncated gzip or Parquet)
+            # before it can fail the whole partition.
             entry["records"] = frame.count()
         except Exception as exc:  # noqa: BLE001 - any read failure quarantines the file whole
             message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             entry.update(status="quarantined", error=f"file:unreadable: {message}")
             files.append(entry)
             continue
-        if frame.filter(F.col("parse_error").startswith("file:")).limit(1).count():
-            entry.update(status="quarantined", error=frame.select("parse_error").first()[0])
+        if file_error:
+            entry.update(status="quarantined", error=file_error)
         files.append(entry)
         frames.append(frame)
     if frames:
