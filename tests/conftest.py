@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 import pytest
+
+from pipelines.config import OnetrackConfig
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # The Dagster SparkResource reuses the test session (getOrCreate); keep its runtime settings small.
@@ -24,3 +27,34 @@ def spark():
     )
     yield session
     session.stop()
+
+
+E2E_DAYS = [dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)]
+
+
+@pytest.fixture(scope="session")
+def pipeline(spark, tmp_path_factory):
+    """One generated landing zone (every fault injected) run through the Dagster job, shared by
+    every end-to-end test: ``{"ok", "log", "cfg", "root"}``."""
+    root = tmp_path_factory.mktemp("e2e")
+    env = {
+        "ONETRACK_LANDING_DIR": str(root / "landing"),
+        "ONETRACK_WAREHOUSE_DIR": str(root / "warehouse"),
+        "ONETRACK_SETTLEMENT_DIR": str(root / "settlements"),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    from pipelines.cli import run_days
+    from pipelines.generate import generate_landing
+
+    generate_landing(root / "landing", E2E_DAYS[0], E2E_DAYS[-1], orders_per_day=120, seed=11, faults=True)
+    log: list[str] = []
+    ok = run_days(E2E_DAYS, log=log.append)
+    cfg = OnetrackConfig.from_env()
+    yield {"ok": ok, "log": log, "cfg": cfg, "root": root}
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

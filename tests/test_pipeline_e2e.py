@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -17,37 +16,10 @@ from pyspark.sql import functions as F
 
 from assets.ingest.contracts import CONTRACTS
 from assets.storage import read_table
-from pipelines.config import OnetrackConfig
 
 pytestmark = pytest.mark.slow
 
-DAYS = [dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)]
-
-
-@pytest.fixture(scope="module")
-def pipeline(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    env = {
-        "ONETRACK_LANDING_DIR": str(root / "landing"),
-        "ONETRACK_WAREHOUSE_DIR": str(root / "warehouse"),
-        "ONETRACK_SETTLEMENT_DIR": str(root / "settlements"),
-        "DAGSTER_HOME": str(root / "dagster_home"),
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    from pipelines.cli import run_days
-    from pipelines.generate import generate_landing
-
-    generate_landing(root / "landing", DAYS[0], DAYS[-1], orders_per_day=120, seed=11, faults=True)
-    log: list[str] = []
-    ok = run_days(DAYS, log=log.append)
-    cfg = OnetrackConfig.from_env()
-    yield {"ok": ok, "log": log, "cfg": cfg, "root": root}
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+from tests.conftest import E2E_DAYS as DAYS
 
 
 def test_every_day_succeeds(pipeline):
