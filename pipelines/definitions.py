@@ -1,6 +1,6 @@
 """The Dagster code location: collects assets, checks, resources, jobs, schedules and sensors."""
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from assets.finance.assets import FINANCE_ASSETS
 from assets.ingest.assets import INGEST_ASSETS
@@ -19,4 +19,7 @@ defs = Definitions(
     schedules=[daily_schedule],
     sensors=[landing_sensor],
     resources=default_resources(),
+    # One process per run, so one SparkSession (~8 s to start) serves every step of it; the
+    # multiprocess default would start a JVM per step.
+    executor=in_process_executor,
 )
