@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.config import REPO_ROOT, OnetrackConfig
+from pipelines.config import OnetrackConfig
 
 DEMO_FROM = "2026-11-01"
 DEMO_TO = "2026-11-04"
@@ -57,7 +57,7 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def run_days(days: list[dt.date], *, selection: str | None = None, log=print) -> bool:
+def run_days(days: list[dt.date], *, log=print) -> bool:
     """Materialize every asset and check for each day, in-process, through the Dagster definitions.
 
     Stops at the first day with a failed step or a failed critical check (later days build on it).
@@ -79,7 +79,6 @@ def run_days(days: list[dt.date], *, selection: str | None = None, log=print) ->
             instance=instance,
             raise_on_error=False,
             tags={"onetrack/launched_by": "cli"},
-            asset_selection=None if not selection else None,
         )
         failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         evaluations = [
@@ -222,4 +221,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-_ = REPO_ROOT

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from assets.ingest.bronze import BRONZE_SCHEMA
-from assets.ingest.contracts import CONTRACTS, SourceContract
+from assets.ingest.contracts import SourceContract
 from assets.ingest.validate import SPARK_TYPES
 from quality.suites import Suite, equation_suite, in_set, not_null, schema_expectations, unique_key
 
@@ -161,5 +161,3 @@ def quarantine_suites(contract: SourceContract) -> list[Suite]:
         )
     ]
 
-
-ALL_CONTRACTS = CONTRACTS

@@ -136,6 +136,3 @@ def ingest_silver(spark: SparkSession, cfg: OnetrackConfig, contract: SourceCont
         "quarantine": quarantine,
     }
 
-
-def empty_bronze(spark: SparkSession) -> DataFrame:
-    return spark.createDataFrame([], BRONZE_SCHEMA)
