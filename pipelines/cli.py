@@ -4,6 +4,7 @@
     onetrack run --from 2026-11-01 --to 2026-11-07      # every asset and check, day by day
     onetrack demo                                       # generate + run + where to look
     onetrack settlements list | show D | verify D       # finance
+    onetrack docs [--dt D]                              # GE Data Docs of the recorded validations
 """
 
 from __future__ import annotations
@@ -175,6 +176,20 @@ def cmd_settlements(args) -> int:
     return 0
 
 
+def cmd_docs(args) -> int:
+    from quality.data_docs import build_data_docs
+
+    cfg = OnetrackConfig.from_env()
+    try:
+        site = build_data_docs(cfg.warehouse_dir, partitions=args.dt or None)
+    except FileNotFoundError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"Data Docs: {site.suites} suites, {site.validations} results ({len(site.failed)} failed)")
+    print(site.index)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onetrack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -208,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("day", nargs="?")
     st.add_argument("--settlement-dir")
     st.set_defaults(func=cmd_settlements)
+
+    docs = sub.add_parser("docs", help="build Great Expectations Data Docs from the recorded validations")
+    docs.add_argument("--dt", action="append", help="only this landing date (repeatable; default: all)")
+    docs.set_defaults(func=cmd_docs)
     return parser
 
 
