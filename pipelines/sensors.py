@@ -2,7 +2,10 @@
 
 The cursor keeps a fingerprint (names, sizes, modification times) per landing date, so a
 partition whose inputs did not change is not run again; late files in an old folder change its
-fingerprint and request that partition again.
+fingerprint and request that partition again. A folder for a date that is not a partition yet
+(today's, in Asia/Shanghai, until the day is over) is not recorded, so it is requested once its
+partition exists. Files whose name starts with ``.`` or ``_`` are ignored: write landing files
+under such a name and rename them when complete.
 """
 
 import hashlib
@@ -31,8 +34,16 @@ def landing_fingerprints(landing_dir: str) -> dict[str, str]:
             for file in sorted(folder.iterdir()):
                 if file.is_file() and not file.name.startswith((".", "_")):
                     stat = file.stat()
-                    entries.setdefault(day, []).append(f"{source}/{file.name}:{stat.st_size}:{stat.st_mtime_ns}")
-    return {day: hashlib.sha256("\n".join(items).encode()).hexdigest() for day, items in sorted(entries.items())}
+                    entry = f"{source}/{file.name}:{stat.st_size}:{stat.st_mtime_ns}"
+                    entries.setdefault(day, []).append(entry)
+    return {
+        day: hashlib.sha256("\n".join(items).encode()).hexdigest() for day, items in sorted(entries.items())
+    }
+
+
+def valid_partition_keys() -> set[str]:
+    """The landing dates that are partitions now (up to yesterday, Asia/Shanghai)."""
+    return set(daily_partitions.get_partition_keys())
 
 
 def changed_partitions(previous: dict[str, str], current: dict[str, str], valid: set[str]) -> list[str]:
@@ -49,9 +60,10 @@ def landing_sensor(context: SensorEvaluationContext):
     cfg = OnetrackConfig.from_env()
     previous = json.loads(context.cursor) if context.cursor else {}
     current = landing_fingerprints(cfg.landing_dir)
-    valid = set(daily_partitions.get_partition_keys())
+    valid = valid_partition_keys()
     days = changed_partitions(previous, current, valid)
     if not days:
         return SkipReason(f"no new or changed landing files under {cfg.landing_dir}")
-    context.update_cursor(json.dumps(current, sort_keys=True))
+    # Only dates that are partitions: a date not yet valid must still look new once it is.
+    context.update_cursor(json.dumps({d: v for d, v in current.items() if d in valid}, sort_keys=True))
     return [RunRequest(run_key=f"{day}:{current[day][:16]}", partition_key=day) for day in days]
