@@ -12,6 +12,19 @@ if ! command -v java >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 fi
 
+# Debian's Chromium and its WebDriver for the browser test of the Dagster UI (tests/ui); the test
+# never downloads a browser.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    log "installing chromium and chromium-driver (apt)"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    log "chromium/chromedriver missing and no apt-get: tests/ui will be skipped (or fail in CI)"
+  fi
+fi
+
 PY=${ONETRACK_PYTHON:-}
 if [ -z "$PY" ]; then
   for candidate in python3.11 python3; do
