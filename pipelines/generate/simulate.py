@@ -72,6 +72,8 @@ P_MULTI_RETURN = 0.06
 P_SLOW_REFUND = 0.05  # requested 15-20 days after paying, refunded ~27-37 days after
 P_REVERSAL = 0.03
 MAX_CLICK_LEAD_DAYS = 10  # clicks are at most this long before paying
+REEXPOSURE_MEAN_LAG = 10 * HOUR  # lower-price re-exposure: mean time after paying (exponential)
+REQUEST_MEAN_LAG = 8 * HOUR  # return request of a re-exposed order: mean time after the last exposure
 
 
 def concat(tables: list[Table]) -> Table:
@@ -368,7 +370,9 @@ def simulate_cohort(world: World, day: int, orders_per_day: int, rng: np.random.
     org_sku = np.where(org_sku >= 0, org_sku, sku)
 
     returned = normal & (rng.random(n) < np.where(reexp, P_RETURN_REEXPOSED, P_RETURN_BASE))
-    # slots: two possible exposures per pool; each within 5 days after paying (before any return)
+    # slots: two possible exposures per pool. "Shown the same product cheaper right after the
+    # purchase": mostly within hours, rarely later than ~2 days (capped at 3 days, well inside the
+    # 7-day window of SPEC 9), and always before any return request.
     re_tabs = []
     last_exposure = np.full(n, -1, dtype=np.int64)
     for want, pool, e_sku, e_price, e_camp in (
@@ -377,7 +381,7 @@ def simulate_cohort(world: World, day: int, orders_per_day: int, rng: np.random.
     ):
         for slot in range(2):
             on = want & ((slot == 0) | (rng.random(n) < 0.3))
-            et = t + rng.integers(60, 5 * DAY, n)
+            et = t + np.minimum(_secs(60 + rng.exponential(REEXPOSURE_MEAN_LAG, n)), 3 * DAY)
             etype = np.where(rng.random(n) < 0.3, CLICK, IMPRESSION)
             k = np.nonzero(on)[0]
             re_tabs.append(_events(rng, et[k], user[k], e_sku[k], pool, etype[k], e_camp[k], e_price[k]))
@@ -389,7 +393,8 @@ def simulate_cohort(world: World, day: int, orders_per_day: int, rng: np.random.
     pay = amount - subsidy
     r_first = np.where(
         reexp,
-        np.maximum(t + rng.integers(DAY, 3 * DAY, n), last_exposure + rng.integers(HOUR, 2 * DAY, n)),
+        # the buyer asks for the return soon after seeing it cheaper: within a day or so
+        last_exposure + np.minimum(_secs(HOUR // 2 + rng.exponential(REQUEST_MEAN_LAG, n)), 2 * DAY),
         t + DAY + _secs(19 * DAY * rng.random(n) ** 1.6),
     )
     slow = rng.random(n) < P_SLOW_REFUND
