@@ -48,12 +48,14 @@ FT_OUT_OF_ORDER = 2  # an older order version landing after a newer one
 FT_RESENT = 3  # a new order version with the same content and a later updated_at
 FT_RETURN_BEFORE_ORDER = 4  # a return landing before its order's first version
 FT_RESTATED = 5  # an ad-spend row restated in a later dt with corrected figures
+FT_LATE_RETURN = 6  # a return version landing the day after its updated_at (fast timelines below)
 TAG_FAULTS = {
     FT_LATE: "late_record",
     FT_OUT_OF_ORDER: "out_of_order_version",
     FT_RESENT: "superseded_version",
     FT_RETURN_BEFORE_ORDER: "return_before_order",
     FT_RESTATED: "restatement",
+    FT_LATE_RETURN: "late_return",
 }
 
 ORDER_SEQ = 10**7  # order key = day * ORDER_SEQ + sequence within the day
@@ -446,6 +448,7 @@ def simulate_cohort(world: World, day: int, orders_per_day: int, rng: np.random.
         "stats": stats,
         "order_paid": paid_at,
         "order_first_return": np.where(returned, r_first, -1),
+        "order_ad": normal & is_ad & ~reexp,  # candidates for the fast return timelines (faults mode)
     }
 
 
@@ -579,6 +582,107 @@ def cohort_faults(frng: np.random.Generator, cohort: dict, day: int, d_start: in
         pick = frng.choice(cand, k, replace=False) if k else np.zeros(0, np.int64)
         tr["land"][pick] = ev_day[pick] + 2
         tr["ftag"][pick] = FT_LATE
+
+    # fast return timelines (refunds, a reversal, a capped second return) inside short ranges
+    fast_returns(frng, cohort, day, used)
+
+
+FAST_ROLES = ("reversed", "late", "late_record", "capped")  # one order each per cohort (faults mode)
+
+
+def fast_returns(frng: np.random.Generator, cohort: dict, day: int, used: np.ndarray) -> None:
+    """Faults mode: a few paid, ad-targeted, not re-exposed orders of the cohort get a fast return
+    timeline (in place), so that even a range of a few days holds the refund ledger's hard cases
+    (SPEC 6). One order per role of ``FAST_ROLES``:
+
+    - ``reversed``: returned and refunded within hours of paying, the refund reversed (refunded ->
+      cancelled) in a later landing folder;
+    - ``late``: refunded 1-2 business days after paying, after the order's own folder was run;
+    - ``late_record``: refunded the next day, and that version lands one day late (``late_return``);
+    - ``capped``: a partial refund, then a second return whose refund takes the order's refunds past
+      its pay amount, so that the per-order cap on ad-fee refunds binds.
+
+    An order without a return gets one (so ``returned_orders`` and ``returns`` of the cohort stats
+    are updated); the order's earlier return versions are replaced. Counts go to the cohort stats.
+    """
+    rv, ov = cohort["returns"], cohort["orders"]
+    paid = cohort["order_paid"]
+    returned = cohort["order_first_return"] >= 0
+    ok = cohort["order_ad"] & ~used
+    cand = np.concatenate(
+        [frng.permutation(np.nonzero(ok & returned)[0]), frng.permutation(np.nonzero(ok & ~returned)[0])]
+    )
+    pick = cand[: len(FAST_ROLES)]
+    if len(pick) == 0:
+        return
+    first = {}
+    for i in np.nonzero(ov["ver"] == 0)[0]:
+        first[int(ov["okey"][i])] = int(i)
+    H = HOUR
+    cols = ("rkey", "okey", "rtype", "reason", "requested", "amount", "status", "upd", "refunded", "ver")
+    cols += ("ftag", "land")
+    new: dict[str, list] = {c: [] for c in cols}
+
+    def put(rkey, okey, reason, requested, amount, status, upd, refunded, ver, late=False) -> None:
+        values = dict(rkey=rkey, okey=okey, rtype=1, reason=reason, requested=requested, amount=amount)
+        values.update(status=status, upd=upd, refunded=refunded, ver=ver, ftag=FT_LATE_RETURN * late)
+        values["land"] = int(business_day(upd)) + int(late)
+        for c in cols:
+            new[c].append(int(values[c]))
+
+    def refunded_version(rkey, okey, reason, requested, amount, not_before, late=False) -> int:
+        approved = requested + int(frng.integers(H // 4, 3 * H))
+        refunded = max(approved + int(frng.integers(H // 4, 4 * H)), not_before)
+        put(rkey, okey, reason, requested, amount, R_REQUESTED, requested, -1, 0)
+        put(rkey, okey, reason, requested, amount, R_APPROVED, approved, -1, 1)
+        put(rkey, okey, reason, requested, amount, R_REFUNDED, refunded, refunded, 2, late)
+        return refunded
+
+    counts = dict.fromkeys(FAST_ROLES, 0)
+    for role, i in zip(FAST_ROLES, pick, strict=False):
+        i = int(i)
+        okey = day * ORDER_SEQ + i
+        row = first[okey]
+        pay = int(ov["qty"][row]) * int(ov["price"][row]) - int(ov["subsidy"][row])
+        t = int(paid[i])
+        reason = int(frng.choice([1, 2, 3, 4, 5]))  # not found_cheaper: the order was not re-exposed
+        requested = t + int(frng.integers(H // 2, 4 * H))
+        rkey = okey * 10 + 1
+        if role == "reversed":
+            refunded = refunded_version(rkey, okey, reason, requested, pay, 0)
+            reversal = max(
+                refunded + int(frng.integers(2 * H, 20 * H)),
+                int(day_start_utc(int(business_day(refunded)) + 1)) + int(frng.integers(H, 10 * H)),
+            )
+            put(rkey, okey, reason, requested, pay, R_CANCELLED, reversal, -1, 3)
+        elif role in ("late", "late_record"):
+            lag = 1 if role == "late_record" else int(frng.integers(1, 3))
+            not_before = int(day_start_utc(day + lag)) + int(frng.integers(H, 14 * H))
+            amount = pay if frng.random() < 0.5 else max(1, int(round(pay * frng.uniform(0.3, 0.9))))
+            refunded_version(rkey, okey, reason, requested, amount, not_before, late=role == "late_record")
+        else:  # capped
+            a1 = min(pay, max(1, int(round(pay * frng.uniform(0.4, 0.7)))))
+            a2 = max(1, pay - a1 + int(round(pay * frng.uniform(0.15, 0.4))))
+            refunded_version(rkey, okey, reason, requested, a1, 0)
+            requested2 = requested + int(frng.integers(H, 10 * H))
+            refunded_version(rkey + 1, okey, reason, requested2, a2, 0)
+        counts[role] += 1
+        cohort["order_first_return"][i] = requested
+
+    k = len(new["rkey"])
+    add = {c: np.asarray(new[c], dtype=rv[c].dtype if rv else np.int64) for c in cols}
+    add["style"] = _ts_style(frng, k)
+    if rv:
+        keep = ~np.isin(rv["okey"], day * ORDER_SEQ + pick)
+        old_returns = len(np.unique(rv["rkey"][~keep]))
+        cohort["returns"] = concat([take(rv, np.nonzero(keep)[0]), {c: add[c] for c in rv}])
+    else:
+        old_returns = 0
+        cohort["returns"] = add
+    stats = cohort["stats"]
+    stats["returned_orders"] += int((~returned[pick]).sum())
+    stats["returns"] += len(np.unique(add["rkey"])) - old_returns
+    stats.update({f"fast_{role}": counts[role] for role in FAST_ROLES})
 
 
 def noise_events(world: World, rng: np.random.Generator, day: int, hours: tuple[int, int], n: int) -> Table:
