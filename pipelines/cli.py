@@ -5,6 +5,7 @@
     onetrack demo                                       # generate + run + where to look
     onetrack settlements list | show D | verify D       # finance
     onetrack docs [--dt D]                              # GE Data Docs of the recorded validations
+    onetrack bench --scale S|M|L [--days N] [--plot]    # generate + run + per-step figures
 """
 
 from __future__ import annotations
@@ -58,62 +59,76 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def daily_job_and_instance():
+    """The ``onetrack_daily`` job of the Dagster definitions and the instance of ``DAGSTER_HOME``."""
+    ensure_dagster_home()
+    from dagster import DagsterInstance
+
+    from pipelines.definitions import defs
+    from pipelines.jobs import daily_job
+
+    return defs.resolve_job_def(daily_job.name), DagsterInstance.get()
+
+
+def run_day(job, instance, day: dt.date, *, log=print):
+    """Materialize every asset and check of one day in-process; ``(ok, ExecuteInProcessResult)``.
+
+    ``ok`` is False on a failed step or a failed critical check.
+    """
+    from dagster import AssetCheckSeverity
+
+    started = time.monotonic()
+    log(f"[{day}] running {job.name} ...")
+    result = job.execute_in_process(
+        partition_key=day.isoformat(),
+        instance=instance,
+        raise_on_error=False,
+        tags={"onetrack/launched_by": "cli"},
+    )
+    failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    evaluations = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    failed_checks = [
+        f"{ev.asset_key.to_user_string()}:{ev.check_name}"
+        for ev in evaluations
+        if not ev.passed and ev.severity == AssetCheckSeverity.ERROR
+    ]
+    warned = [
+        f"{ev.asset_key.to_user_string()}:{ev.check_name}"
+        for ev in evaluations
+        if not ev.passed and ev.severity != AssetCheckSeverity.ERROR
+    ]
+    materialized = sum(1 for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION")
+    elapsed = time.monotonic() - started
+    ok = result.success and not failed_checks
+    log(
+        f"[{day}] {'ok' if ok else 'FAILED'}: "
+        f"{materialized} assets, {len(evaluations)} checks ({len(warned)} warnings) in {elapsed:.1f}s"
+    )
+    for name in warned:
+        log(f"  warning: check {name} did not pass")
+    for name in failed_checks:
+        log(f"  FAILED critical check {name}")
+    for step in failed_steps:
+        log(f"  FAILED step {step}")
+    return ok, result
+
+
 def run_days(days: list[dt.date], *, log=print) -> bool:
     """Materialize every asset and check for each day, in-process, through the Dagster definitions.
 
     Stops at the first day with a failed step or a failed critical check (later days build on it).
     """
-    ensure_dagster_home()
-    from dagster import AssetCheckSeverity, DagsterInstance
-
-    from pipelines.definitions import defs
-    from pipelines.jobs import daily_job
-
-    job = defs.resolve_job_def(daily_job.name)
-    instance = DagsterInstance.get()
-    all_ok = True
+    job, instance = daily_job_and_instance()
     for day in days:
-        started = time.monotonic()
-        log(f"[{day}] running {job.name} ...")
-        result = job.execute_in_process(
-            partition_key=day.isoformat(),
-            instance=instance,
-            raise_on_error=False,
-            tags={"onetrack/launched_by": "cli"},
-        )
-        failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-        evaluations = [
-            e.event_specific_data
-            for e in result.all_events
-            if e.event_type_value == "ASSET_CHECK_EVALUATION"
-        ]
-        failed_checks = [
-            f"{ev.asset_key.to_user_string()}:{ev.check_name}"
-            for ev in evaluations
-            if not ev.passed and ev.severity == AssetCheckSeverity.ERROR
-        ]
-        warned = [
-            f"{ev.asset_key.to_user_string()}:{ev.check_name}"
-            for ev in evaluations
-            if not ev.passed and ev.severity != AssetCheckSeverity.ERROR
-        ]
-        materialized = sum(1 for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION")
-        elapsed = time.monotonic() - started
-        log(
-            f"[{day}] {'ok' if result.success and not failed_checks else 'FAILED'}: "
-            f"{materialized} assets, {len(evaluations)} checks ({len(warned)} warnings) in {elapsed:.1f}s"
-        )
-        for name in warned:
-            log(f"  warning: check {name} did not pass")
-        for name in failed_checks:
-            log(f"  FAILED critical check {name}")
-        for step in failed_steps:
-            log(f"  FAILED step {step}")
-        if not result.success or failed_checks:
-            all_ok = False
+        ok, result = run_day(job, instance, day, log=log)
+        if not ok:
             log(f"[{day}] stopping: later days build on this one. Run id {result.run_id}")
-            break
-    return all_ok
+            return False
+    return True
 
 
 def cmd_run(args) -> int:
@@ -190,6 +205,29 @@ def cmd_docs(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from pipelines.bench import SCALES, run_bench
+
+    return run_bench(
+        scale=args.scale,
+        orders_per_day=args.orders_per_day or SCALES[args.scale],
+        start=_date(args.start),
+        days=args.days,
+        out=args.out or Path("data") / "bench" / args.scale,
+        seed=args.seed,
+        skip_generate=args.skip_generate,
+        keep_warehouse=args.keep_warehouse,
+        plot=args.plot,
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not >= 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onetrack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -227,6 +265,26 @@ def build_parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("docs", help="build Great Expectations Data Docs from the recorded validations")
     docs.add_argument("--dt", action="append", help="only this landing date (repeatable; default: all)")
     docs.set_defaults(func=cmd_docs)
+
+    bench = sub.add_parser(
+        "bench", help="benchmark: generate a scale, run it day by day, per-step time, rows, GE time, memory"
+    )
+    bench.add_argument(
+        "--scale", choices=["S", "M", "L"], default="S", help="S 1,000; M 100,000; L 1,000,000 orders a day"
+    )
+    bench.add_argument("--orders-per-day", type=_positive, help="override the scale's orders a day")
+    bench.add_argument("--days", type=_positive, default=1)
+    bench.add_argument("--from", dest="start", default=DEMO_FROM)
+    bench.add_argument("--seed", type=int, default=7)
+    bench.add_argument("--skip-generate", action="store_true", help="reuse the landing zone under --out")
+    bench.add_argument(
+        "--keep-warehouse",
+        action="store_true",
+        help="run on top of the earlier warehouse and settlements (default: start empty)",
+    )
+    bench.add_argument("--out", help="benchmark root (default data/bench/<scale>)")
+    bench.add_argument("--plot", action="store_true", help="also write SVG charts")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
