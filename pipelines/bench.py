@@ -212,7 +212,7 @@ def step_figures(records: list[dict], upstream: dict[str, list[str]]) -> list[St
                 rows_in=rows_in,
                 rows_out=rows_out,
                 rows_per_s=basis / wall if basis is not None and wall else None,
-                ge_s=sum(checks.get(step, [])),
+                ge_s=sum(checks.get(step, []), 0.0),
                 checks=len(checks.get(step, [])),
                 assets=own,
             )

@@ -460,3 +460,33 @@ def test_run_day_reports_like_onetrack_run():
         "  warning: check silver/orders:b did not pass",
         "  FAILED critical check silver/orders:c",
     ]
+
+
+def test_figures_from_a_real_dagster_event_log():
+    """The same path as the benchmark (instance.all_logs -> records -> figures) on a tiny job, no Spark."""
+    import time
+
+    import dagster as dg
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("suite", asset="landed")])
+    def landed():
+        time.sleep(0.2)
+        yield dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(10), "records_read": 12})
+        yield dg.AssetCheckResult(
+            check_name="suite", passed=True, metadata={"elapsed_seconds": dg.MetadataValue.float(0.05)}
+        )
+
+    @dg.asset(deps=[landed])
+    def derived():
+        return dg.MaterializeResult(metadata={"rows": 4})
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([landed, derived], instance=instance)
+    records = event_records(instance.all_logs(result.run_id))
+    steps = by_step(step_figures(records, {"derived": ["landed"]}))
+    assert set(steps) == {"landed", "derived"}
+    assert (steps["landed"].rows_in, steps["landed"].rows_out, steps["landed"].checks) == (12, 10, 1)
+    assert steps["landed"].ge_s == 0.05
+    assert 0.2 <= steps["landed"].wall_s < 5
+    assert (steps["derived"].rows_in, steps["derived"].rows_out) == (10, 4)
+    assert day_figures("d", result.run_id, True, records, {}, None).wall_s >= steps["landed"].wall_s
