@@ -38,9 +38,9 @@ def ensure_dagster_home() -> str:
     home = os.environ.get("DAGSTER_HOME") or str(Path.cwd() / "data" / "dagster_home")
     Path(home).mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = home
-    config = Path(home) / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    from pipelines.instance import write_instance_settings  # run queue and pool limits
+
+    write_instance_settings(Path(home) / "dagster.yaml")
     return home
 
 
