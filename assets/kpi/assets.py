@@ -26,6 +26,7 @@ from assets.finance.schemas import (
     ORDER_ATTRIBUTION_SCHEMA,
     SILVER_SCHEMAS,
 )
+from assets.kpi.charts import kpi_chart_metadata
 from assets.kpi.checks import kpi_reconciliation, kpi_suites, order_reexposure_suites, reconciliation_suites
 from assets.kpi.metrics import KPI_TABLE_KEYS, KpiInputs, cohort_order_facts, compute_kpi_tables
 from assets.kpi.reexposure import ORDER_REEXPOSURE_SCHEMA, compute_order_reexposure
@@ -184,6 +185,7 @@ def kpi_tables(context: AssetExecutionContext, spark: SparkResource, settings: O
         written[name] = _snapshot(session, path, day).cache()
     facts.unpersist()
 
+    charts = kpi_chart_metadata(written["kpi_daily"], written["return_attribution_daily"], day)
     for name, snapshot in written.items():
         metadata = {
             **delta_metadata(cfg.table_path("gold", name), versions[name], snapshot.count()),
@@ -197,6 +199,7 @@ def kpi_tables(context: AssetExecutionContext, spark: SparkResource, settings: O
                 metadata["orders_of_D"] = MetadataValue.int(int(today["orders"]))
                 metadata["payment_gmv_of_D"] = MetadataValue.float(float(today["payment_gmv"]))
                 metadata["ad_spend_of_D"] = MetadataValue.float(float(today["ad_spend"]))
+        metadata.update(charts.get(name, {}))  # GMV by pool, ROI, return rate vs re-exposure
         yield MaterializeResult(asset_key=KPI_ASSET_KEYS[name], metadata=metadata)
 
     root, part = validations_dir(cfg.warehouse_dir), context.partition_key
