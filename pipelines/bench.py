@@ -443,7 +443,11 @@ def report_json(*, scale, orders_per_day, days: list[DayFigures], landed, machin
 
 
 def _fmt(value, spec: str) -> str:
-    return "" if value is None else format(value, spec)
+    """``format(value, spec)``; an unknown value is blank, padded to the spec's width (columns stay put)."""
+    if value is not None:
+        return format(value, spec)
+    width = "".join(ch for ch in spec.split(",")[0].split(".")[0] if ch.isdigit())
+    return " " * int(width or 0)
 
 
 def _mb(value) -> str:

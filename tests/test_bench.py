@@ -490,3 +490,17 @@ def test_figures_from_a_real_dagster_event_log():
     assert 0.2 <= steps["landed"].wall_s < 5
     assert (steps["derived"].rows_in, steps["derived"].rows_out) == (10, 4)
     assert day_figures("d", result.run_id, True, records, {}, None).wall_s >= steps["landed"].wall_s
+
+
+def test_printed_day_table_keeps_columns_aligned_with_blanks():
+    from pipelines.bench import format_day
+
+    day = _two_days()[0]
+    text = format_day(day)
+    lines = text.splitlines()
+    header, bronze, kpi = lines[1], lines[2], lines[3]
+    assert len(bronze) == len(kpi) == len(header)  # kpi_tables has no rows in: blank, not shifted
+    assert bronze.split() == ["bronze__orders", "success", "10.0", "1,000", "1,000", "100", "2.0", "2"]
+    assert kpi.split() == ["kpi_tables", "success", "30.0", "12", "0", "6.0", "4"]
+    assert kpi[header.index("rows_out") : header.index("rows_out") + 8].strip() == "12"
+    assert "GE checks 8.0s (20.0% of the day)" in lines[-1] and "1,024 MB" in lines[-1]
