@@ -118,6 +118,24 @@ def test_gold_snapshot_values(spark, warehouse, run):
     assert str(d18["net_roi"]) == "5.997001"  # 40.00 / (10.00 - 3.33) = 5.99700..
 
 
+def test_kpi_chart_metadata(run):
+    """The charts of assets/kpi/charts.py on the materializations (no cohort is paid on D itself)."""
+    meta = {e.asset_key: e.materialization.metadata for e in run.get_asset_materialization_events()}
+    daily = meta[KPI_ASSET_KEYS["kpi_daily"]]
+    assert (daily["gmv_ad_of_D"].value, daily["gmv_ad_of_D_exact"].value) == (0.0, "0.00")
+    assert "roi_of_D" not in daily  # no spend on D: no point rather than a fake 0
+    chart = daily["chart_gmv_by_pool_roi"].value.splitlines()
+    # full bar = 60.00 (11-18); 11-19: organic 40.00 -> 13.33 -> 13 characters; roi 60.00 / 10.00
+    assert chart[4] == "| 2026-11-18 | 60.00 | 0.00 | 0.00 | `" + "█" * 20 + "` | 6.000000 | 5.997001 |"
+    assert chart[5] == "| 2026-11-19 | 0.00 | 40.00 | 0.00 | `" + "▓" * 13 + "` | – | – |"
+    returns = meta[KPI_ASSET_KEYS["return_attribution_daily"]]
+    # o1 (re-exposed in the organic pool) returned; o2 (not re-exposed) not
+    assert returns["return_rate_reexposed_window"].value == 1.0
+    assert returns["return_rate_not_reexposed_window"].value == 0.0
+    assert (returns["orders_reexposed_window"].value, returns["orders_not_reexposed_window"].value) == (1, 1)
+    assert "chart_return_rate_reexposure" in returns and "chart_gmv_by_pool_roi" not in returns
+
+
 def test_serving_file(warehouse, run):
     with duckdb.connect(serving_file_path(warehouse), read_only=True, config=NO_AUTOLOAD) as con:
         assert con.execute("SELECT count(*) FROM kpi_daily").fetchone()[0] == 2
