@@ -56,13 +56,24 @@ def replace_partition(
         .partitionBy(*(partition_by or list(partition)))
         .save(path)
     )
-    return table_version(df.sparkSession, path)
+    return _written_version(df.sparkSession, path)
 
 
 def table_version(spark: SparkSession, path: str) -> int:
+    """The table's latest version, from its history (reads the log as it is now)."""
     from delta.tables import DeltaTable
 
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
+def _written_version(spark: SparkSession, path: str) -> int:
+    """The version this process just committed to ``path``: Delta's cached snapshot of the table
+    is the one the write left, so no Spark job is needed (Spark Connect: ask the history)."""
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is None:
+        return table_version(spark, path)
+    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+    return int(delta_log.unsafeVolatileSnapshot().version())
 
 
 def latest_version(

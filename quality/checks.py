@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from quality.runner import EXAMPLES, SuiteOutcome, record_validation, validate
-from quality.suites import Suite
+from quality.runner import EXAMPLES, SuiteOutcome, record_validation, validate_suites
+from quality.suites import Suite, merge_flag_prepares
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -190,12 +191,33 @@ def check_results(
     to ``<validations_root>/<suite>/<partition>.json`` (see :func:`quality.runner.record_validation`).
     """
     key = to_asset_key(asset_key)
+    suites = list(suites)
+    # Suites that validate the same frame (the same ``prepare``, usually none) run as one GE
+    # validation: one set of Spark passes instead of one per suite.
+    groups: dict[object, list[Suite]] = {}
+    for suite in suites:
+        prepare = suite.prepare
+        mergeable = getattr(prepare, "flag_conditions", None) is not None and prepare.flag_base is None
+        groups.setdefault("flags" if mergeable else id(prepare), []).append(suite)
+    if len(groups.get("flags", [])) > 1:
+        # Equation suites on the same frame: one frame with every flag, one validation.
+        merged = merge_flag_prepares([s.prepare for s in groups["flags"]])
+        if merged is None:
+            for suite in groups.pop("flags"):
+                groups[id(suite.prepare)] = [suite]
+        else:
+            groups["flags"] = [replace(s, prepare=merged) for s in groups["flags"]]
+    outcomes: dict[str, SuiteOutcome] = {}
+    for group in groups.values():
+        try:
+            for outcome in validate_suites(df, group):
+                outcomes[outcome.suite.name] = outcome
+        except Exception as error:  # noqa: BLE001 - reported as failed checks, see docstring
+            for suite in group:
+                outcomes[suite.name] = _error_outcome(suite, error)
     results: list[dg.AssetCheckResult] = []
     for suite in suites:
-        try:
-            outcome = validate(df, suite)
-        except Exception as error:  # noqa: BLE001 - reported as a failed check, see docstring
-            outcome = _error_outcome(suite, error)
+        outcome = outcomes[suite.name]
         if validations_root is not None and outcome.validation_result is not None:
             record_validation(
                 outcome, validations_root, partition, asset_key=key.to_user_string(), run_id=run_id

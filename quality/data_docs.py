@@ -87,6 +87,8 @@ def _context(site_dir: Path):
 def _suite_from_result(result) -> gx.ExpectationSuite:
     """The suite a result was validated against, from its expectation configurations."""
     expectations = [r.expectation_config.to_domain_obj() for r in result.results]
+    for expectation in expectations:
+        expectation.id = None  # ids of the validation run; a new suite assigns its own
     meta = {k: v for k, v in (result.meta.get("onetrack") or {}).items() if k in ("description", "critical")}
     return gx.ExpectationSuite(name=result.suite_name, expectations=expectations, meta=meta)
 

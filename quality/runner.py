@@ -26,6 +26,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -150,6 +151,15 @@ def gx_context():
 
 def build_gx_suite(suite: Suite) -> gx.ExpectationSuite:
     """The GE ``ExpectationSuite`` of ``suite``, with fresh expectations and its tolerance applied."""
+    return gx.ExpectationSuite(
+        name=suite.name,
+        expectations=suite_expectations(suite),
+        meta={"description": suite.description, "critical": suite.critical},
+    )
+
+
+def suite_expectations(suite: Suite) -> list:
+    """Fresh GE expectations of ``suite``, with its tolerance applied."""
     expectations = list(suite.expectations())
     if suite.mostly_threshold is not None:
         for expectation in expectations:
@@ -159,11 +169,7 @@ def build_gx_suite(suite: Suite) -> gx.ExpectationSuite:
                 1.0,
             ):
                 expectation.mostly = suite.mostly_threshold
-    return gx.ExpectationSuite(
-        name=suite.name,
-        expectations=expectations,
-        meta={"description": suite.description, "critical": suite.critical},
-    )
+    return expectations
 
 
 _BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
@@ -238,21 +244,32 @@ def _row_count(results, frame: DataFrame) -> int:
     return frame.count()
 
 
-def _run(batch, expectations: list, name: str, result_format: dict):
-    return batch.validate(
-        gx.ExpectationSuite(name=name, expectations=expectations), result_format=result_format
-    )
-
-
 def validate(df: DataFrame, suite: Suite) -> SuiteOutcome:
     """Validate ``df`` (after ``suite.prepare``) against the whole suite in one GE validation.
 
     GE turns an expectation it cannot evaluate (a missing column, a wrong type) into a failed
     result with an ``exception``; an error in ``suite.prepare`` is raised.
     """
+    return validate_suites(df, [suite])[0]
+
+
+def validate_suites(df: DataFrame, suites: list[Suite]) -> list[SuiteOutcome]:
+    """Validate ``df`` against several suites that share one ``prepare`` in ONE GE validation.
+
+    The expectations of all suites are evaluated together (GE bundles their aggregate metrics
+    into as few Spark passes as it can), then the results are split back into one
+    :class:`SuiteOutcome` per suite, each with its own GE validation result, exactly as if the
+    suites had been run one by one. Examples of failures are fetched per suite (each suite has its
+    own ``example_columns``).
+    """
+    if not suites:
+        return []
+    prepare = suites[0].prepare
+    if any(s.prepare is not prepare for s in suites):
+        raise ValueError("suites validated together must share their prepare function")
     started = time.perf_counter()
     with _RUNTIME.lock:
-        frame = suite.prepare(df) if suite.prepare is not None else df
+        frame = prepare(df) if prepare is not None else df
         cached_here = frame is not df and not frame.storageLevel.useMemory and not frame.storageLevel.useDisk
         if cached_here:
             frame = frame.persist()
@@ -260,43 +277,76 @@ def validate(df: DataFrame, suite: Suite) -> SuiteOutcome:
             batch_definition = _RUNTIME.batch_definition(frame.sparkSession)
             _RUNTIME.reset_metric_cache()
             batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-            gx_suite = build_gx_suite(suite)
-            first = batch.validate(
-                gx_suite, result_format={"result_format": "BASIC", "partial_unexpected_count": 0}
+            expectation_lists = [suite_expectations(suite) for suite in suites]
+            # GE returns results in its own order (expectations whose metrics failed first), so
+            # every expectation gets an id to find its suite and position again.
+            combined = gx.ExpectationSuite(
+                name="+".join(s.name for s in suites),
+                expectations=[e for expectations in expectation_lists for e in expectations],
             )
-            results = list(first.results)
-
-            with_examples = [i for i, r in enumerate(results) if _has_unexpected(r)]
-            if with_examples:
-                result_format: dict[str, Any] = {
-                    "result_format": "BASIC",
-                    "partial_unexpected_count": EXAMPLES,
-                }
-                if suite.example_columns:
-                    result_format = {
-                        "result_format": "SUMMARY",
-                        "partial_unexpected_count": EXAMPLES,
-                        "unexpected_index_column_names": list(suite.example_columns),
-                        "return_unexpected_index_query": False,
-                    }
-                second = _run(
-                    batch,
-                    [results[i].expectation_config.to_domain_obj() for i in with_examples],
-                    suite.name,
-                    result_format,
-                )
-                for index, detailed in zip(with_examples, second.results, strict=True):
-                    # Keep the counts of the first pass if fetching examples itself failed
-                    # (e.g. an example column missing from the frame).
-                    if not (detailed.exception_info or {}).get("raised_exception"):
-                        results[index] = detailed
-
-            row_count = _row_count(results, frame)
+            owner: dict[str, tuple[int, int]] = {}
+            for s_index, expectations in enumerate(expectation_lists):
+                for e_index, expectation in enumerate(expectations):
+                    expectation.id = str(uuid.uuid4())  # allowed once the suite holds it
+                    owner[expectation.id] = (s_index, e_index)
+            first = batch.validate(
+                combined, result_format={"result_format": "BASIC", "partial_unexpected_count": 0}
+            )
+            all_results = list(first.results)
+            per_suite: list[list] = [[None] * len(e) for e in expectation_lists]
+            for result in all_results:
+                s_index, e_index = owner[result.expectation_config.id]
+                per_suite[s_index][e_index] = result
+            if any(r is None for results in per_suite for r in results):
+                raise RuntimeError(f"GE returned {len(all_results)} results for {len(owner)} expectations")
+            for suite, results in zip(suites, per_suite, strict=True):
+                _add_examples(batch, suite, results)
+            row_count = _row_count(all_results, frame)
         finally:
             _RUNTIME.reset_metric_cache()
             if cached_here:
                 frame.unpersist()
 
+    elapsed = round(time.perf_counter() - started, 3)
+    total = max(sum(len(r) for r in per_suite), 1)
+    return [
+        _outcome(suite, results, first.batch_id, row_count, round(elapsed * len(results) / total, 3))
+        for suite, results in zip(suites, per_suite, strict=True)
+    ]
+
+
+def _add_examples(batch, suite: Suite, results: list) -> None:
+    """Re-run the expectations that found unexpected values to fetch examples (in place)."""
+    with_examples = [i for i, r in enumerate(results) if _has_unexpected(r)]
+    if not with_examples:
+        return
+    result_format: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": EXAMPLES}
+    if suite.example_columns:
+        result_format = {
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": EXAMPLES,
+            "unexpected_index_column_names": list(suite.example_columns),
+            "return_unexpected_index_query": False,
+        }
+    expectations = []
+    for i in with_examples:
+        expectation = results[i].expectation_config.to_domain_obj()
+        expectation.id = None  # it may join a new suite only without the id of the first pass
+        expectations.append(expectation)
+    second_suite = gx.ExpectationSuite(name=suite.name, expectations=expectations)
+    position = {}
+    for i, expectation in zip(with_examples, expectations, strict=True):
+        expectation.id = str(uuid.uuid4())
+        position[expectation.id] = i
+    second = batch.validate(second_suite, result_format=result_format)
+    for detailed in second.results:
+        # Keep the counts of the first pass if fetching examples itself failed
+        # (e.g. an example column missing from the frame).
+        if not (detailed.exception_info or {}).get("raised_exception"):
+            results[position[detailed.expectation_config.id]] = detailed
+
+
+def _outcome(suite: Suite, results: list, batch_id, row_count: int, elapsed: float) -> SuiteOutcome:
     statistics = calc_validation_statistics(results)
     validation_result = ExpectationSuiteValidationResult(
         results=results,
@@ -315,7 +365,7 @@ def validate(df: DataFrame, suite: Suite) -> SuiteOutcome:
                 "data_asset_name": ASSET_NAME,
             },
         },
-        batch_id=first.batch_id,
+        batch_id=batch_id,
     )
     failed = [_summarize(r) for r in results if not r.success]
     tolerated = [_summarize(r) for r in results if r.success and _has_unexpected(r)]
@@ -324,7 +374,7 @@ def validate(df: DataFrame, suite: Suite) -> SuiteOutcome:
         success=bool(statistics.success),
         evaluated=statistics.evaluated_expectations,
         failed=failed,
-        elapsed_seconds=round(time.perf_counter() - started, 3),
+        elapsed_seconds=elapsed,
         row_count=row_count,
         tolerated=tolerated,
         validation_result=validation_result,

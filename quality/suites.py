@@ -269,7 +269,29 @@ def add_flags(
         kept = frame.columns if keep is None else list(keep)
         return frame.select(*[F.col(c) for c in kept if c not in conditions], *flags)
 
+    # What the flags are made of, so that suites flagging the same frame can be validated
+    # together (see quality.checks.check_results).
+    prepare.flag_conditions = dict(conditions)
+    prepare.flag_keep = None if keep is None else tuple(keep)
+    prepare.flag_base = base
     return prepare
+
+
+def merge_flag_prepares(prepares: Sequence[Callable]) -> Callable | None:
+    """One ``add_flags`` prepare computing every flag of ``prepares`` (all without ``base``), or
+    None when they cannot be merged (a flag name used with two different conditions)."""
+    conditions: dict = {}
+    keep: list[str] | None = []
+    for prepare in prepares:
+        for name, condition in prepare.flag_conditions.items():
+            if name in conditions and conditions[name] is not condition and conditions[name] != condition:
+                return None
+            conditions[name] = condition
+        if prepare.flag_keep is None or keep is None:
+            keep = None
+        else:
+            keep.extend(c for c in prepare.flag_keep if c not in keep)
+    return add_flags(conditions, keep=keep)
 
 
 def always_true(flag_columns: str | Iterable[str], *, allow_null: bool = False) -> list:

@@ -115,3 +115,57 @@ def test_a_failed_critical_check_blocks_downstream_assets(spark):
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert dg.AssetKey(["silver", "orders"]) in materialized
     assert dg.AssetKey("downstream") not in materialized
+
+
+def test_suites_on_the_same_frame_share_one_validation(spark, monkeypatch):
+    """Suites without ``prepare`` run together, equation suites on the same frame run together,
+    and each still reports exactly what it would report alone."""
+    import quality.checks as checks
+    from quality.suites import equation_suite
+
+    df = orders(spark)
+    positive = equation_suite(
+        "orders_positive",
+        "quantity is positive",
+        {"quantity_positive": "quantity > 0"},
+        example_columns=["order_id"],
+    )
+    known = equation_suite(
+        "orders_known_status",
+        "status is paid or shipped",
+        {"status_known": "status IN ('paid', 'shipped')"},
+        example_columns=["order_id", "status"],
+    )
+    suites = [CRITICAL, positive, ADVISORY, known]
+    alone = {s.name: validate(df, s) for s in suites}
+
+    calls = []
+    real = checks.validate_suites
+
+    def counting(frame, group):
+        calls.append([s.name for s in group])
+        return real(frame, group)
+
+    monkeypatch.setattr(checks, "validate_suites", counting)
+    together = check_results("silver/orders", df, suites)
+
+    assert sorted(map(sorted, calls)) == [
+        ["orders_keys", "orders_rules"],
+        ["orders_known_status", "orders_positive"],
+    ]
+    assert [r.check_name for r in together] == [s.name for s in suites]
+    for result in together:
+        outcome = alone[result.check_name]
+        assert result.passed == outcome.success
+        assert result.metadata["unexpected_count"].value == outcome.unexpected_count
+        assert result.metadata["evaluated_expectations"].value == outcome.evaluated
+    # by hand: quantities 0 and -2 are not positive; "lost" is not a known status
+    assert {r.check_name: r.metadata["unexpected_count"].value for r in together} == {
+        "orders_rules": 4,
+        "orders_positive": 2,
+        "orders_keys": 2,
+        "orders_known_status": 1,
+    }
+    examples = {r.check_name: r.metadata["examples"].value for r in together}
+    assert '"o2"' in examples["orders_positive"] and '"o3"' in examples["orders_positive"]
+    assert "lost" in examples["orders_known_status"]
