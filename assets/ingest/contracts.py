@@ -60,6 +60,10 @@ class SourceContract:
     # traffic: a repeated event_id is a duplicate; others: every field equal.
     duplicate_key: tuple[str, ...] | None = None
     derived: dict = field(default_factory=dict)
+    # The field saying when the record happened. A record cannot land before it happened, so an
+    # exact repeat of it can only have been accepted in landing partitions on or after that
+    # business day: this bounds how far back duplicates are looked for (see DESIGN.md).
+    occurred_at: str | None = None
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -99,6 +103,7 @@ ORDERS = SourceContract(
         ),
     ),
     key=("order_id",),
+    occurred_at="updated_at",
     derived={
         "order_amount": lambda: (_c("quantity") * _c("unit_price")).cast("decimal(18,2)"),
         "pay_amount": lambda: (_c("quantity") * _c("unit_price") - _c("platform_subsidy")).cast(
@@ -129,6 +134,7 @@ RETURNS = SourceContract(
         ),
     ),
     key=("return_id",),
+    occurred_at="updated_at",
 )
 
 AD_SPEND = SourceContract(
@@ -146,6 +152,7 @@ AD_SPEND = SourceContract(
         Field("spend", "decimal", check=lambda c: c >= 0),
     ),
     key=("stat_date", "stat_hour", "campaign_id"),
+    occurred_at="stat_date",
 )
 
 TRAFFIC = SourceContract(
@@ -173,6 +180,7 @@ TRAFFIC = SourceContract(
     ),
     key=("event_id",),
     duplicate_key=("event_id",),
+    occurred_at="event_time",
 )
 
 CONTRACTS: dict[str, SourceContract] = {c.name: c for c in (ORDERS, RETURNS, AD_SPEND, TRAFFIC)}

@@ -152,3 +152,36 @@ def test_parquet_truncated_file_and_duplicate_event(spark, zone):
     )
     # 17:00 UTC on Nov 2 is 01:00 on Nov 3 in Asia/Shanghai.
     assert [(r.event_id, r.local) for r in rows] == [("e1", "2026-11-03 01:00"), ("e2", "2026-11-03 02:00")]
+
+
+def test_duplicate_lookback_starts_a_day_before_the_earliest_valid_record(spark):
+    from assets.ingest.steps import duplicate_lookback_start
+    from assets.ingest.validate import validate_records
+    from tests.ingest.helpers import bronze_frame
+
+    records = [
+        order(order_id="o1", updated_at="2026-11-02T23:30:00+08:00"),
+        # 2026-11-01T17:00Z is 2026-11-02 01:00 in Asia/Shanghai: business day Nov 2, not Nov 1
+        order(order_id="o2", updated_at="2026-11-01T17:00:00Z"),
+        # broken (quantity 0): its timestamp must not widen the lookback
+        order(order_id="o3", quantity=0, updated_at="2026-10-01T10:00:00+08:00"),
+    ]
+    validated = validate_records(bronze_frame(spark, records), ORDERS)
+    assert duplicate_lookback_start(validated, ORDERS) == dt.date(2026, 11, 1)
+    only_broken = validate_records(bronze_frame(spark, records[2:]), ORDERS)
+    assert duplicate_lookback_start(only_broken, ORDERS) is None
+
+
+def test_exact_repeat_found_however_late_it_lands(spark, zone):
+    """An exact repeat landing weeks after its original is still a duplicate: the lookback follows
+    the record's own time, not a fixed number of days."""
+    run_source(spark, zone, ORDERS, D1)
+    late_day = D1 + dt.timedelta(days=40)
+    folder = f"{zone.landing_dir}/orders/dt={late_day.isoformat()}"
+    import pathlib
+
+    pathlib.Path(folder).mkdir(parents=True)
+    first_line = (pathlib.Path(zone.landing_dir) / f"orders/dt={D1.isoformat()}/part-1.jsonl").read_text()
+    pathlib.Path(folder, "late.jsonl").write_text(first_line.splitlines()[0] + "\n")
+    _, silver = run_source(spark, zone, ORDERS, late_day)
+    assert (silver["records_read"], silver["records_accepted"], silver["records_duplicate"]) == (1, 0, 1)
