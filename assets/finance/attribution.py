@@ -44,7 +44,10 @@ def attribute_orders(
     ``ad``, then the smallest ``event_id``. No touchpoint: ``direct``.
     """
     paid = paid_orders_as_of(orders, as_of_date, lookback_days)
-    clicks = clicks_as_of(traffic, as_of_date).select(
+    # A click of the window happened on or after (first paid day - window) and cannot have landed
+    # before it happened: only those landing partitions are read (a day of slack for clock skew).
+    first_landing = scope_start(as_of_date, lookback_days) - dt.timedelta(days=window_days + 1)
+    clicks = clicks_as_of(traffic.filter(F.col("dt") >= F.lit(first_landing)), as_of_date).select(
         F.col("event_id").alias("touch_event_id"),
         F.col("event_time").alias("touch_time"),
         F.col("user_id").alias("touch_user_id"),

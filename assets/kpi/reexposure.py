@@ -74,6 +74,10 @@ def compute_order_reexposure(
     events = traffic_as_of(silver_traffic, as_of_date)
     if first_paid_micros is not None:
         events = events.filter(F.col("event_time") > F.timestamp_micros(F.lit(first_paid_micros)))
+        # ... and such an event cannot have landed before it happened: prune the landing
+        # partitions too (a day of slack for clock skew), so the scan stays flat as history grows.
+        first_paid_day = orders.agg(F.min("paid_date")).first()[0]
+        events = events.filter(F.col("dt") >= F.lit(first_paid_day - dt.timedelta(days=1)))
     events = events.select(
         F.col("event_id"),
         F.col("user_id").alias("event_user_id"),
