@@ -5,6 +5,7 @@
     onetrack demo                                       # generate + run + where to look
     onetrack settlements list | show D | verify D       # finance
     onetrack docs [--dt D]                              # GE Data Docs of the recorded validations
+    onetrack maintain [--retain-hours H]                # OPTIMIZE + VACUUM every Delta table
     onetrack bench --scale S|M|L [--days N] [--plot]    # generate + run + per-step figures
 """
 
@@ -228,6 +229,18 @@ def _positive(text: str) -> int:
     return value
 
 
+def cmd_maintain(args) -> int:
+    from assets.maintenance import maintain_warehouse
+    from pipelines.spark import build_spark_session
+
+    cfg = OnetrackConfig.from_env()
+    spark = build_spark_session()
+    results = maintain_warehouse(spark, cfg.warehouse_dir, retain_hours=args.retain_hours, log=print)
+    before, after = sum(r["files_before"] for r in results), sum(r["files_after"] for r in results)
+    print(f"{len(results)} tables: {before} -> {after} data files")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onetrack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -261,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("day", nargs="?")
     st.add_argument("--settlement-dir")
     st.set_defaults(func=cmd_settlements)
+
+    maintain = sub.add_parser("maintain", help="compact (OPTIMIZE) and VACUUM every Delta table")
+    maintain.add_argument("--retain-hours", type=int, default=168, help="VACUUM retention (default 168)")
+    maintain.set_defaults(func=cmd_maintain)
 
     docs = sub.add_parser("docs", help="build Great Expectations Data Docs from the recorded validations")
     docs.add_argument("--dt", action="append", help="only this landing date (repeatable; default: all)")

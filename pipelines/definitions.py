@@ -9,6 +9,7 @@ from assets.kpi.assets import KPI_ASSETS
 from assets.serving.assets import SERVING_ASSETS
 from pipelines.backfill import with_backfill_policy
 from pipelines.jobs import daily_job
+from pipelines.maintenance import maintenance_job, maintenance_schedule
 from pipelines.resources import default_resources
 from pipelines.schedules import daily_schedule
 from pipelines.sensors import landing_sensor
@@ -19,8 +20,8 @@ ALL_ASSETS = with_backfill_policy([*INGEST_ASSETS, *FINANCE_ASSETS, *KPI_ASSETS,
 defs = Definitions(
     assets=ALL_ASSETS,
     asset_checks=LANDED_CHECKS,  # <source>_landed: missing landing data (assets/ingest/freshness.py)
-    jobs=[daily_job],
-    schedules=[daily_schedule],
+    jobs=[daily_job, maintenance_job],
+    schedules=[daily_schedule, maintenance_schedule],
     sensors=[landing_sensor],
     resources=default_resources(),
     # One process per run, so one SparkSession (~8 s to start) serves every step of it; the

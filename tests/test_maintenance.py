@@ -1,0 +1,57 @@
+"""Table maintenance: compaction leaves the content as it was with fewer files; the Dagster job
+finds every table of the warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from assets.maintenance import maintain_table, maintain_warehouse, table_files, warehouse_tables
+from assets.storage import read_table, replace_partition
+
+
+def _daily_appends(spark, path, days=3, writes_per_day=4):
+    for d in range(days):
+        day = dt.date(2026, 11, 1) + dt.timedelta(days=d)
+        for w in range(writes_per_day):
+            df = spark.range(w * 10, w * 10 + 10).selectExpr(
+                "id", "cast(id * 1.25 as decimal(18,2)) AS amount", f"date'{day}' AS dt"
+            )
+            df.repartition(2).write.format("delta").mode("append").partitionBy("dt").save(path)
+
+
+def test_compaction_keeps_content_and_cuts_files(spark, tmp_path):
+    path = str(tmp_path / "warehouse" / "silver" / "events")
+    _daily_appends(spark, path)
+    before_rows = sorted(read_table(spark, path).collect())
+    files_before, _ = table_files(spark, path)
+    assert files_before >= 12  # 3 days x 4 appends, at least one file each
+
+    result = maintain_table(spark, path, retain_hours=168)
+
+    assert result["files_before"] == files_before
+    assert result["files_after"] == 3  # one file per dt partition
+    assert sorted(read_table(spark, path).collect()) == before_rows
+
+
+def test_warehouse_tables_and_the_job(spark, tmp_path, monkeypatch):
+    warehouse = tmp_path / "warehouse"
+    _daily_appends(spark, str(warehouse / "silver" / "a"), days=1, writes_per_day=3)
+    gold = spark.range(3).selectExpr("id", "date'2026-11-01' AS as_of")
+    replace_partition(gold, str(warehouse / "gold" / "b"), {"as_of": dt.date(2026, 11, 1)})
+    (warehouse / "quality" / "validations").mkdir(parents=True)  # not a Delta table: skipped
+    tables = warehouse_tables(spark, str(warehouse))
+    assert [t.rsplit("/", 2)[-2:] for t in tables] == [["gold", "b"], ["silver", "a"]]
+
+    monkeypatch.setenv("ONETRACK_WAREHOUSE_DIR", str(warehouse))
+    from pipelines.maintenance import maintenance_job
+    from pipelines.resources import default_resources
+
+    result = maintenance_job.execute_in_process(resources=default_resources())
+    assert result.success
+    [materialization] = [
+        e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"
+    ]
+    meta = materialization.event_specific_data.metadata
+    assert meta["tables"].value == 2
+    assert meta["files_after"].value == 2  # silver/a: 1 partition -> 1 file; gold/b: 1 file
+    assert maintain_warehouse(spark, str(warehouse))[0]["files_after"] == 1
