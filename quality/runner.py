@@ -21,6 +21,7 @@ The caller caches the DataFrame (it is scanned once per suite); a frame derived 
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import json
 import os
@@ -159,8 +160,16 @@ def build_gx_suite(suite: Suite) -> gx.ExpectationSuite:
 
 
 def suite_expectations(suite: Suite) -> list:
-    """Fresh GE expectations of ``suite``, with its tolerance applied."""
-    expectations = list(suite.expectations())
+    """Fresh GE expectations of ``suite``, with its tolerance applied.
+
+    Copies, so that a suite whose ``expectations()`` hands out the same objects twice never sees
+    the ids or tolerance one validation gave them (GE refuses an expectation that has an id).
+    """
+    expectations = []
+    for original in suite.expectations():
+        expectation = copy.copy(original)
+        expectation.id = None
+        expectations.append(expectation)
     if suite.mostly_threshold is not None:
         for expectation in expectations:
             if "mostly" in type(expectation).__fields__ and getattr(expectation, "mostly", None) in (

@@ -169,3 +169,17 @@ def test_suites_on_the_same_frame_share_one_validation(spark, monkeypatch):
     examples = {r.check_name: r.metadata["examples"].value for r in together}
     assert '"o2"' in examples["orders_positive"] and '"o3"' in examples["orders_positive"]
     assert "lost" in examples["orders_known_status"]
+
+
+def test_a_suite_handing_out_the_same_expectations_validates_every_time(spark):
+    """Suites built once at import time may return the same expectation objects on every call;
+    a validation must not leave anything on them that breaks the next one."""
+    shared = [*not_null("order_id"), *between("quantity", 1)]
+    suite = Suite(name="shared", description="same objects each call", expectations=lambda: shared)
+    df = orders(spark)
+    first = check_results("silver/orders", df, [suite, ADVISORY])
+    second = check_results("silver/orders", df, [suite, ADVISORY])
+    for results in (first, second):
+        assert results[0].metadata["evaluated_expectations"].value == 2
+        assert results[0].metadata["unexpected_count"].value == 3  # 1 null id + quantities 0, -2
+    assert all(e.id is None for e in shared)
