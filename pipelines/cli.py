@@ -144,7 +144,7 @@ def where_to_look(cfg: OnetrackConfig) -> str:
             f"  landing zone       {cfg.landing_dir}",
             f"  Delta tables       {cfg.warehouse_dir}/<layer>/<table>",
             f"  settlement files   {cfg.settlement_dir}/dt=YYYY-MM-DD/",
-            f"  KPIs (DuckDB)      duckdb -readonly {cfg.warehouse_dir}/serving/kpi.duckdb",
+            f"  KPIs (DuckDB)      .venv/bin/duckdb -readonly {cfg.warehouse_dir}/serving/kpi.duckdb",
             f"  Dagster UI         DAGSTER_HOME={os.environ.get('DAGSTER_HOME', 'data/dagster_home')} "
             ".venv/bin/dagster dev -w workspace.yaml",
         ]

@@ -255,6 +255,42 @@ def test_documented_queries_run_on_a_bare_client(published):
             con.execute(query).fetchall()
 
 
+def test_the_duckdb_cli_answers_the_documented_queries_read_only(published):
+    """The plain ``duckdb`` command-line client (the ``duckdb-cli`` package, no Python, no
+    extension) opens the file with ``-readonly`` and answers the README's and the guide's queries."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = Path(sys.executable).parent / "duckdb"
+    assert cli.exists(), "duckdb-cli is a pinned dependency: run .ci/setup.sh"
+    readme = (REPO_ROOT / "README.md").read_text()
+    readme_query = re.search(r'duckdb -readonly \S+ \\\n\s+"(SELECT[^"]+)"', readme).group(1)
+    guide = re.findall(r"```sql\n(.*?)```", (REPO_ROOT / "docs" / "executives.md").read_text(), re.S)
+    for query in [readme_query, *guide]:
+        done = subprocess.run(
+            [str(cli), "-readonly", "-csv", published.path, "-c", query.strip()],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0 and "Error" not in done.stderr, (query, done.stderr)
+    kpi = subprocess.run(
+        [str(cli), "-readonly", "-csv", published.path, "-c", "SELECT dt, orders FROM kpi_daily ORDER BY dt"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.splitlines()
+    assert kpi == ["dt,orders", "2026-11-10,1", "2026-12-09,3", "2026-12-10,4"]
+    write = subprocess.run(
+        [str(cli), "-readonly", published.path, "-c", "DELETE FROM kpi_daily"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert write.returncode != 0 and "read-only" in (write.stderr + write.stdout).lower()
+
+
 def test_republish_swaps_the_file_under_an_open_reader(spark, warehouse, published):
     reader = bare_connection(published.path)
     try:
