@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 
@@ -37,6 +38,22 @@ def pipeline(spark, tmp_path_factory):
     """One generated landing zone (every fault injected) run through the Dagster job, shared by
     every end-to-end test: ``{"ok", "log", "cfg", "root"}``."""
     root = tmp_path_factory.mktemp("e2e")
+    with onetrack_roots(root):
+        from pipelines.cli import run_days
+        from pipelines.generate import generate_landing
+
+        first, last = E2E_DAYS[0], E2E_DAYS[-1]
+        generate_landing(root / "landing", first, last, orders_per_day=120, seed=11, faults=True)
+        log: list[str] = []
+        ok = run_days(E2E_DAYS, log=log.append)
+        cfg = OnetrackConfig.from_env()
+        yield {"ok": ok, "log": log, "cfg": cfg, "root": root}
+
+
+@contextlib.contextmanager
+def onetrack_roots(root):
+    """Landing, warehouse, settlement roots and the Dagster instance under ``root`` (through the
+    environment, as a user would configure them), restored afterwards."""
     env = {
         "ONETRACK_LANDING_DIR": str(root / "landing"),
         "ONETRACK_WAREHOUSE_DIR": str(root / "warehouse"),
@@ -45,16 +62,11 @@ def pipeline(spark, tmp_path_factory):
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    from pipelines.cli import run_days
-    from pipelines.generate import generate_landing
-
-    generate_landing(root / "landing", E2E_DAYS[0], E2E_DAYS[-1], orders_per_day=120, seed=11, faults=True)
-    log: list[str] = []
-    ok = run_days(E2E_DAYS, log=log.append)
-    cfg = OnetrackConfig.from_env()
-    yield {"ok": ok, "log": log, "cfg": cfg, "root": root}
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

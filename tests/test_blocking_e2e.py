@@ -5,13 +5,13 @@ published for the day, and the bad records are all in quarantine (nothing is los
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pytest
 
 from assets.storage import read_table, table_exists
 from pipelines.config import OnetrackConfig
+from tests.conftest import onetrack_roots
 
 pytestmark = pytest.mark.slow
 
@@ -22,30 +22,18 @@ BAD_ROWS = 80  # > max(10 % of the day's ad-spend rows, the allowance of 25)
 @pytest.fixture(scope="module")
 def blocked_run(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("blocked")
-    env = {
-        "ONETRACK_LANDING_DIR": str(root / "landing"),
-        "ONETRACK_WAREHOUSE_DIR": str(root / "warehouse"),
-        "ONETRACK_SETTLEMENT_DIR": str(root / "settlements"),
-        "DAGSTER_HOME": str(root / "dagster_home"),
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    from pipelines.cli import run_days
-    from pipelines.generate import generate_landing
+    with onetrack_roots(root):
+        from pipelines.cli import run_days
+        from pipelines.generate import generate_landing
 
-    generate_landing(root / "landing", DAY, DAY, orders_per_day=60, seed=5, faults=False)
-    folder = root / "landing" / "ad_spend" / f"dt={DAY}"
-    header = "stat_date,stat_hour,advertiser_id,campaign_id,product_id,impressions,clicks,spend"
-    bad = [f"{DAY},{h % 24},m_bad,c_bad{h},p_bad,10,1,-{h}.00" for h in range(1, BAD_ROWS + 1)]
-    (folder / "zz-restated-by-a-broken-exporter.csv").write_text("\n".join([header, *bad]) + "\n")
-    log: list[str] = []
-    ok = run_days([DAY], log=log.append)
-    yield {"ok": ok, "log": log, "cfg": OnetrackConfig.from_env(), "root": root}
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+        generate_landing(root / "landing", DAY, DAY, orders_per_day=60, seed=5, faults=False)
+        folder = root / "landing" / "ad_spend" / f"dt={DAY}"
+        header = "stat_date,stat_hour,advertiser_id,campaign_id,product_id,impressions,clicks,spend"
+        bad = [f"{DAY},{h % 24},m_bad,c_bad{h},p_bad,10,1,-{h}.00" for h in range(1, BAD_ROWS + 1)]
+        (folder / "zz-restated-by-a-broken-exporter.csv").write_text("\n".join([header, *bad]) + "\n")
+        log: list[str] = []
+        ok = run_days([DAY], log=log.append)
+        yield {"ok": ok, "log": log, "cfg": OnetrackConfig.from_env(), "root": root}
 
 
 def test_the_day_fails_on_its_critical_check(blocked_run):
