@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -152,6 +153,30 @@ def read_parquet(
     return _frame(out, day, file), file_error
 
 
+_PY4J_CALL = re.compile(r"^An error occurred while calling [\w$.]+\.?$")
+_ERROR_CLASS = re.compile(r"\[[A-Z][A-Z_]*(\.[A-Z_]+)*\]")
+_VOLATILE = re.compile(r"\b(stage|task|TID) [0-9.]+")
+
+
+def read_error_message(exc: BaseException) -> str:
+    """The most telling line of a read error, the same in every process and run.
+
+    py4j wraps Java errors in "An error occurred while calling o44600.parquet." and Spark's job
+    failure text names stage and task numbers; both differ from run to run. The message kept is the
+    deepest line carrying a Spark error class (``[FAILED_READ_FILE.CANNOT_READ_FILE_FOOTER] ...``),
+    else the first meaningful line, with stage/task numbers blanked, so a re-run or a backfill
+    writes the same ``bronze/landing_files`` row.
+    """
+    lines = [line.strip().lstrip(":").strip() for line in str(exc).strip().splitlines()]
+    lines = [line.removeprefix("Caused by:").strip() for line in lines if line and not _PY4J_CALL.match(line)]
+    lines = [line for line in lines if line and not line.startswith("at ")]
+    if not lines:
+        return type(exc).__name__
+    classified = [line for line in lines if _ERROR_CLASS.search(line)]
+    chosen = classified[-1] if classified else lines[0]
+    return _VOLATILE.sub(lambda m: f"{m.group(1)} N", chosen)[:300]
+
+
 def read_landing_partition(
     spark: SparkSession,
     landing_dir: str,
@@ -190,8 +215,7 @@ def read_landing_partition(
             # before it can fail the whole partition.
             entry["records"] = frame.count()
         except Exception as exc:  # noqa: BLE001 - any read failure quarantines the file whole
-            message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-            entry.update(status="quarantined", error=f"file:unreadable: {message}")
+            entry.update(status="quarantined", error=f"file:unreadable: {read_error_message(exc)}")
             files.append(entry)
             continue
         if file_error:

@@ -68,3 +68,34 @@ def test_jsonl_lines_numbered_in_file_order(spark, tmp_path):
     assert files[0]["records"] == 2999
     expected = [(i + 1, f"o{i:05d}") for i in range(3000) if i != 10]
     assert sorted((r.line_number, r.order_id) for r in rows) == expected
+
+
+def test_an_unreadable_file_is_recorded_with_the_same_error_in_every_process(spark, tmp_path):
+    folder = tmp_path / "traffic" / f"dt={DAY}"
+    folder.mkdir(parents=True)
+    pq.write_table(_traffic_table(50), folder / "a.parquet")
+    good = (folder / "a.parquet").read_bytes()
+    (folder / "b.parquet").write_bytes(good[: len(good) // 2])  # truncated
+    errors = []
+    for _ in range(2):  # each read is a new py4j call, with a new object id
+        _, files = read_landing_partition(spark, str(tmp_path), TRAFFIC, DAY)
+        [bad] = [f for f in files if f["status"] == "quarantined"]
+        errors.append(bad["error"])
+    assert errors[0] == errors[1]
+    assert errors[0].startswith("file:unreadable: ")
+    assert "An error occurred while calling" not in errors[0]
+    assert "b.parquet" in errors[0]
+
+
+def test_read_error_message_skips_the_py4j_call_line():
+    from assets.ingest.bronze import read_error_message
+
+    java = Exception(
+        "An error occurred while calling o44600.parquet.\n"
+        ": org.apache.spark.SparkException: [FAILED_READ_FILE.CANNOT_READ_FILE_FOOTER] footer\n"
+        "\tat org.apache.spark..."
+    )
+    assert read_error_message(java) == (
+        "org.apache.spark.SparkException: [FAILED_READ_FILE.CANNOT_READ_FILE_FOOTER] footer"
+    )
+    assert read_error_message(ValueError("")) == "ValueError"
