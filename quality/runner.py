@@ -7,6 +7,8 @@ per-process state).
 
 A validation costs as few Spark passes as GE allows:
 
+0. suites that validate the same frame (:func:`validate_suites`, used by
+   :func:`quality.checks.check_results`) run as ONE GE validation and are split back per suite;
 1. the whole suite runs with ``result_format`` ``BASIC`` and ``partial_unexpected_count=0``:
    GE bundles all aggregate metrics (row count, null and unexpected counts) of the frame into
    one ``select`` (uniqueness expectations add a window count each) and the zero-row example
@@ -15,7 +17,7 @@ A validation costs as few Spark passes as GE allows:
    :data:`EXAMPLES` examples (``SUMMARY`` with the suite's ``example_columns`` as GE's
    ``unexpected_index_column_names``, so each example names its row).
 
-The caller caches the DataFrame (it is scanned once per suite); a frame derived by
+The caller caches the DataFrame (it is scanned once per validation); a frame derived by
 ``suite.prepare`` is cached here for the validation and released after it.
 """
 
