@@ -235,7 +235,8 @@ def cmd_maintain(args) -> int:
 
     cfg = OnetrackConfig.from_env()
     spark = build_spark_session()
-    results = maintain_warehouse(spark, cfg.warehouse_dir, retain_hours=args.retain_hours, log=print)
+    retain = cfg.vacuum_retain_hours if args.retain_hours is None else args.retain_hours
+    results = maintain_warehouse(spark, cfg.warehouse_dir, retain_hours=retain, log=print)
     before, after = sum(r["files_before"] for r in results), sum(r["files_after"] for r in results)
     print(f"{len(results)} tables: {before} -> {after} data files")
     return 0
@@ -276,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_settlements)
 
     maintain = sub.add_parser("maintain", help="compact (OPTIMIZE) and VACUUM every Delta table")
-    maintain.add_argument("--retain-hours", type=int, default=168, help="VACUUM retention (default 168)")
+    maintain.add_argument(
+        "--retain-hours", type=int, help="VACUUM retention (default: ONETRACK_VACUUM_RETAIN_HOURS or 168)"
+    )
     maintain.set_defaults(func=cmd_maintain)
 
     docs = sub.add_parser("docs", help="build Great Expectations Data Docs from the recorded validations")

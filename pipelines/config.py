@@ -52,6 +52,8 @@ class OnetrackConfig:
     # a return may land and still be settled; returns beyond it are reported by a check.
     ledger_lookback_days: int = 60
     partition_start: str = "2026-11-01"
+    # VACUUM keeps the files versions of the last this-many hours need (Delta's default: 7 days).
+    vacuum_retain_hours: int = 168
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -68,6 +70,7 @@ class OnetrackConfig:
             reexposure_window_days=_env_int("ONETRACK_REEXPOSURE_WINDOW_DAYS", 7),
             ledger_lookback_days=_env_int("ONETRACK_LEDGER_LOOKBACK_DAYS", 60),
             partition_start=os.environ.get("ONETRACK_PARTITION_START", "2026-11-01"),
+            vacuum_retain_hours=_env_int("ONETRACK_VACUUM_RETAIN_HOURS", 168),
             extra=json.loads(os.environ.get("ONETRACK_EXTRA", "{}")),
         )
 

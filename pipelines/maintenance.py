@@ -8,7 +8,7 @@ import os
 
 from dagster import MetadataValue, OpExecutionContext, Output, ScheduleDefinition, job, op
 
-from assets.maintenance import DEFAULT_RETAIN_HOURS, maintain_warehouse
+from assets.maintenance import maintain_warehouse
 from pipelines.config import BUSINESS_TZ
 from pipelines.resources import OnetrackSettings, SparkResource
 
@@ -16,7 +16,7 @@ from pipelines.resources import OnetrackSettings, SparkResource
 @op(description="OPTIMIZE (compaction) then VACUUM of every table under the warehouse.")
 def compact_and_vacuum(context: OpExecutionContext, spark: SparkResource, settings: OnetrackSettings):
     cfg = settings.get_config()
-    retain = int(os.environ.get("ONETRACK_VACUUM_RETAIN_HOURS", DEFAULT_RETAIN_HOURS))
+    retain = cfg.vacuum_retain_hours
     results = maintain_warehouse(
         spark.get_session(), cfg.warehouse_dir, retain_hours=retain, log=context.log.info
     )

@@ -152,15 +152,6 @@ def gx_context():
     return _RUNTIME.context
 
 
-def build_gx_suite(suite: Suite) -> gx.ExpectationSuite:
-    """The GE ``ExpectationSuite`` of ``suite``, with fresh expectations and its tolerance applied."""
-    return gx.ExpectationSuite(
-        name=suite.name,
-        expectations=suite_expectations(suite),
-        meta={"description": suite.description, "critical": suite.critical},
-    )
-
-
 def suite_expectations(suite: Suite) -> list:
     """Fresh GE expectations of ``suite``, with its tolerance applied.
 
