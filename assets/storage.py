@@ -59,6 +59,16 @@ def replace_partition(
     return _written_version(df.sparkSession, path)
 
 
+def latest_partition_before(spark: SparkSession, path: str, column: str, value) -> object | None:
+    """The greatest value of partition ``column`` below ``value`` in the table (None if none, or
+    no table): e.g. the latest snapshot date before D of a table partitioned by ``as_of``."""
+    if not table_exists(spark, path):
+        return None
+    return (
+        read_table(spark, path).filter(F.col(column) < F.lit(value)).agg(F.max(column)).first()[0]
+    )
+
+
 def table_version(spark: SparkSession, path: str) -> int:
     """The table's latest version, from its history (reads the log as it is now)."""
     from delta.tables import DeltaTable

@@ -29,6 +29,84 @@ def clicks_as_of(traffic: DataFrame, as_of_date: dt.date) -> DataFrame:
     ).select("event_id", "event_time", "user_id", "product_id", "pool", "campaign_id")
 
 
+ORDER_FIELDS = (
+    "order_id",
+    "user_id",
+    "merchant_id",
+    "product_id",
+    "spu_id",
+    "quantity",
+    "unit_price",
+    "platform_subsidy",
+    "voucher_pool",
+    "status",
+    "paid_at",
+    "paid_date",
+    "order_amount",
+    "pay_amount",
+)
+TOUCH_FIELDS = ("touch_event_id", "touch_time", "touch_pool", "touch_campaign_id")
+
+
+def _touch_order() -> tuple:
+    """SPEC §4 tie rule: the latest touch; same time: pool ``ad`` first, then the smallest event_id."""
+    return (
+        F.col("touch_time").desc_nulls_last(),
+        F.when(F.col("touch_pool") == F.lit("ad"), 0).otherwise(1).asc(),
+        F.col("touch_event_id").asc_nulls_last(),
+    )
+
+
+def _touch_columns(clicks: DataFrame) -> DataFrame:
+    return clicks.select(
+        F.col("event_id").alias("touch_event_id"),
+        F.col("event_time").alias("touch_time"),
+        F.col("user_id").alias("touch_user_id"),
+        F.col("product_id").alias("touch_product_id"),
+        F.col("pool").alias("touch_pool"),
+        F.col("campaign_id").alias("touch_campaign_id"),
+    )
+
+
+def _in_window(window_days: int):
+    return (
+        (F.col("touch_user_id") == F.col("user_id"))
+        & (F.col("touch_product_id") == F.col("product_id"))
+        & (F.col("touch_time") >= F.col("paid_at") - days(window_days))
+        & (F.col("touch_time") <= F.col("paid_at"))
+    )
+
+
+def _best_touch(candidates: DataFrame) -> DataFrame:
+    """One row per order: the candidate touch that wins SPEC §4's order (null touch last)."""
+    ranked = Window.partitionBy("order_id").orderBy(*_touch_order())
+    return (
+        candidates.withColumn("_touch_rank", F.row_number().over(ranked))
+        .filter(F.col("_touch_rank") == 1)
+        .drop("_touch_rank")
+    )
+
+
+def _touch_orders(paid: DataFrame, clicks: DataFrame, window_days: int) -> DataFrame:
+    """Paid orders (ORDER_FIELDS) with their last click in the window, or null touch fields."""
+    touched = paid.select(*ORDER_FIELDS).join(_touch_columns(clicks), on=_in_window(window_days), how="left")
+    return _best_touch(touched).select(*ORDER_FIELDS, *TOUCH_FIELDS)
+
+
+def _attribution_rows(touched: DataFrame, as_of_date: dt.date) -> DataFrame:
+    has_touch = F.col("touch_event_id").isNotNull()
+    return touched.select(
+        F.lit(as_of_date).cast("date").alias("as_of"),
+        *[c for c in ORDER_FIELDS],
+        F.when(has_touch, F.col("touch_pool")).otherwise(F.lit("direct")).alias("attributed_pool"),
+        F.when(F.col("touch_pool") == F.lit("ad"), F.col("touch_campaign_id"))
+        .otherwise(F.lit(None).cast("string"))
+        .alias("campaign_id"),
+        "touch_event_id",
+        "touch_time",
+    ).select([F.col(f.name).cast(f.dataType) for f in ORDER_ATTRIBUTION_SCHEMA.fields])
+
+
 def attribute_orders(
     orders: DataFrame,
     traffic: DataFrame,
@@ -47,51 +125,95 @@ def attribute_orders(
     # A click of the window happened on or after (first paid day - window) and cannot have landed
     # before it happened: only those landing partitions are read (a day of slack for clock skew).
     first_landing = scope_start(as_of_date, lookback_days) - dt.timedelta(days=window_days + 1)
-    clicks = clicks_as_of(traffic.filter(F.col("dt") >= F.lit(first_landing)), as_of_date).select(
-        F.col("event_id").alias("touch_event_id"),
-        F.col("event_time").alias("touch_time"),
-        F.col("user_id").alias("touch_user_id"),
-        F.col("product_id").alias("touch_product_id"),
-        F.col("pool").alias("touch_pool"),
-        F.col("campaign_id").alias("touch_campaign_id"),
-    )
-    in_window = (
-        (F.col("touch_user_id") == F.col("user_id"))
-        & (F.col("touch_product_id") == F.col("product_id"))
-        & (F.col("touch_time") >= F.col("paid_at") - days(window_days))
-        & (F.col("touch_time") <= F.col("paid_at"))
-    )
-    last_touch_first = Window.partitionBy("order_id").orderBy(
-        F.col("touch_time").desc_nulls_last(),
-        F.when(F.col("touch_pool") == F.lit("ad"), 0).otherwise(1).asc(),
-        F.col("touch_event_id").asc_nulls_last(),
-    )
-    touched = (
-        paid.join(clicks, on=in_window, how="left")
-        .withColumn("_touch_rank", F.row_number().over(last_touch_first))
-        .filter(F.col("_touch_rank") == 1)
-    )
-    has_touch = F.col("touch_event_id").isNotNull()
-    return touched.select(
-        F.lit(as_of_date).cast("date").alias("as_of"),
-        "order_id",
-        "user_id",
-        "merchant_id",
-        "product_id",
-        "spu_id",
-        "quantity",
-        "unit_price",
-        "platform_subsidy",
-        "voucher_pool",
-        "status",
-        "paid_at",
-        "paid_date",
-        "order_amount",
-        "pay_amount",
-        F.when(has_touch, F.col("touch_pool")).otherwise(F.lit("direct")).alias("attributed_pool"),
-        F.when(F.col("touch_pool") == F.lit("ad"), F.col("touch_campaign_id"))
-        .otherwise(F.lit(None).cast("string"))
-        .alias("campaign_id"),
+    clicks = clicks_as_of(traffic.filter(F.col("dt") >= F.lit(first_landing)), as_of_date)
+    return _attribution_rows(_touch_orders(paid, clicks, window_days), as_of_date)
+
+
+def attribute_orders_incremental(
+    orders: DataFrame,
+    traffic: DataFrame,
+    previous: DataFrame,
+    previous_date: dt.date,
+    as_of_date: dt.date,
+    *,
+    window_days: int = 7,
+    lookback_days: int = 60,
+) -> DataFrame:
+    """The same rows as :func:`attribute_orders` for D, from the snapshot as of an earlier date.
+
+    ``previous`` is the attribution as of ``previous_date`` (< D) with the same settings. Only the
+    silver rows landed in ``(previous_date, D]`` can change anything (SPEC §1 as-of rule):
+
+    - an order with a version landed then is re-read (its latest version as of D). If its
+      ``user_id``, ``product_id`` and ``paid_at`` are those of its previous row, the clicks landed
+      by the previous date give the same best touch as before, so the previous touch is kept;
+      otherwise (a new paid order, or those fields changed) its touch is looked up afresh, in the
+      landing partitions its window can be in;
+    - any other order keeps its previous row (its latest version is the same);
+    - the clicks landed in ``(previous_date, D]`` then compete with the kept touches under SPEC §4's
+      order (latest; ad first; smallest event_id): the best of all clicks landed by D is the best
+      of the previous best and the new ones;
+    - orders paid before the scope of D drop out.
+
+    Each step is bounded by what landed since the previous date (new versions, new clicks), except
+    reading and rewriting the snapshot itself; ``tests/finance/test_attribution.py`` checks the rows
+    equal the full recompute day after day.
+    """
+    D = as_of_date
+    if previous_date >= D:
+        raise ValueError(f"previous_date {previous_date} must be before {D}")
+    first_day = scope_start(D, lookback_days)
+    landed_since = (F.col("dt") > F.lit(previous_date)) & (F.col("dt") <= F.lit(D))
+
+    changed_ids = orders.filter(landed_since).select("order_id").distinct()
+    changed = paid_orders_as_of(orders.join(changed_ids, on="order_id", how="left_semi"), D, lookback_days)
+    before = previous.filter(F.col("paid_date") >= F.lit(first_day)).select(
+        *ORDER_FIELDS,
         "touch_event_id",
         "touch_time",
-    ).select([F.col(f.name).cast(f.dataType) for f in ORDER_ATTRIBUTION_SCHEMA.fields])
+        F.when(F.col("touch_event_id").isNotNull(), F.col("attributed_pool")).alias("touch_pool"),
+        F.col("campaign_id").alias("touch_campaign_id"),
+    )
+    kept = before.join(changed_ids, on="order_id", how="left_anti")
+    previous_touch = before.select(
+        "order_id",
+        F.col("user_id").alias("_prev_user_id"),
+        F.col("product_id").alias("_prev_product_id"),
+        F.col("paid_at").alias("_prev_paid_at"),
+        *TOUCH_FIELDS,
+    )
+    same_keys = (
+        F.col("user_id").eqNullSafe(F.col("_prev_user_id"))
+        & F.col("product_id").eqNullSafe(F.col("_prev_product_id"))
+        & F.col("paid_at").eqNullSafe(F.col("_prev_paid_at"))
+    )
+    joined = changed.select(*ORDER_FIELDS).join(previous_touch, on="order_id", how="left")
+    relabeled = joined.filter(same_keys).select(*ORDER_FIELDS, *TOUCH_FIELDS)
+    fresh = joined.filter(~same_keys).select(*ORDER_FIELDS).localCheckpoint(eager=True)
+
+    parts = [kept.select(*ORDER_FIELDS, *TOUCH_FIELDS).unionByName(relabeled)]
+    first_fresh = fresh.agg(F.min("paid_date")).first()[0]
+    if first_fresh is not None:
+        landing_from = first_fresh - dt.timedelta(days=window_days + 1)
+        clicks = clicks_as_of(traffic.filter(F.col("dt") >= F.lit(landing_from)), D)
+        parts.append(_touch_orders(fresh, clicks, window_days))
+
+    carried = parts[0]
+    new_clicks = clicks_as_of(traffic.filter(landed_since), D).localCheckpoint(eager=True)
+    # (epoch microseconds: a Python datetime would go through the machine's time zone)
+    first_click = new_clicks.agg(F.min(F.unix_micros("event_time"))).first()[0]
+    if first_click is not None:
+        # A new click at time c can only touch orders paid in [c, c + window].
+        reachable = F.col("paid_at") >= F.timestamp_micros(F.lit(first_click))
+        exposed = carried.filter(reachable)
+        new_touches = (
+            exposed.select(*ORDER_FIELDS)
+            .join(_touch_columns(new_clicks), on=_in_window(window_days))
+            .select(*ORDER_FIELDS, *TOUCH_FIELDS)
+        )
+        carried = carried.filter(~reachable).unionByName(_best_touch(exposed.unionByName(new_touches)))
+
+    touched = carried
+    for part in parts[1:]:
+        touched = touched.unionByName(part)
+    return _attribution_rows(touched, D)

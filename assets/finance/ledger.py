@@ -168,24 +168,28 @@ def ledger_entries_for_day(
     ad_spend: DataFrame,
     prior_ledger: DataFrame,
     cfg: OnetrackConfig,
+    ad_orders: DataFrame | None = None,
 ) -> DataFrame:
     """All ledger entries of ``settlement_date`` D (reversals and refunds), SPEC §6 columns.
 
     Inputs are the silver tables (any landing dates: only ``dt <= D`` is read) and the ledger
-    (only ``settlement_date < D`` is read). Attribution and fees are those as of D.
+    (only ``settlement_date < D`` is read). Attribution and fees are those as of D: computed here
+    from silver, or ``ad_orders`` when given (the ``ad`` orders as of D with ``allocated_ad_fee``,
+    as :func:`stored_ad_orders` reads them from the snapshots the finance assets wrote for D).
     """
     D = settlement_date
     prior = prior_ledger.filter(F.col("settlement_date") < F.lit(D))
-    attribution = attribute_orders(
-        orders, traffic, D, window_days=cfg.attribution_window_days, lookback_days=cfg.ledger_lookback_days
-    )
-    ad_orders, _ = allocation_rows(
-        attribution,
-        ad_spend,
-        D,
-        lookback_days=cfg.ledger_lookback_days,
-        passthrough=("merchant_id", "paid_at", "pay_amount"),
-    )
+    if ad_orders is None:
+        attribution = attribute_orders(
+            orders, traffic, D, window_days=cfg.attribution_window_days, lookback_days=cfg.ledger_lookback_days
+        )
+        ad_orders, _ = allocation_rows(
+            attribution,
+            ad_spend,
+            D,
+            lookback_days=cfg.ledger_lookback_days,
+            passthrough=("merchant_id", "paid_at", "pay_amount"),
+        )
     returns_now = latest_returns(returns, D)
     reversals = reversal_entries(prior, returns_now, D)
     eligible = eligible_returns(
@@ -208,20 +212,28 @@ def returns_out_of_scope(
     """Refunded returns of an eligible type, within the refund window, never in the ledger, whose
     order was paid before the lookback scope of D (``ledger_lookback_days``): they can no longer
     be settled. One row per return (``return_id, order_id, paid_at, refunded_at, dt``); expected
-    empty, reported by a non-blocking check so that the lookback can be widened."""
+    empty, reported by a non-blocking check so that the lookback can be widened.
+
+    Only returns whose latest version as of D landed on D are looked at: a return is reported on
+    the day it lands in that state (so the check's cost does not grow with history)."""
     first_day = as_of_date - dt.timedelta(days=cfg.ledger_lookback_days)
-    paid = latest_orders(orders, as_of_date).filter(
-        F.col("paid_at").isNotNull() & (F.to_date(F.col("paid_at")) < F.lit(first_day))
-    )
-    return (
-        latest_returns(returns, as_of_date)
+    landed_today = returns.filter(F.col("dt") == F.lit(as_of_date)).select("return_id").distinct()
+    candidates = (
+        latest_returns(returns.join(landed_today, on="return_id", how="left_semi"), as_of_date)
         .filter(
-            (F.col("status") == F.lit("refunded"))
+            (F.col("dt") == F.lit(as_of_date))
+            & (F.col("status") == F.lit("refunded"))
             & F.col("return_type").isin(*cfg.eligible_return_types)
             & F.col("refunded_at").isNotNull()
         )
         .select("return_id", "order_id", "refunded_at", "dt")
-        .join(paid.select("order_id", "paid_at"), on="order_id", how="inner")
+    )
+    their_orders = orders.join(candidates.select("order_id").distinct(), on="order_id", how="left_semi")
+    paid = latest_orders(their_orders, as_of_date).filter(
+        F.col("paid_at").isNotNull() & (F.to_date(F.col("paid_at")) < F.lit(first_day))
+    )
+    return (
+        candidates.join(paid.select("order_id", "paid_at"), on="order_id", how="inner")
         .filter(F.col("refunded_at") <= F.col("paid_at") + days(cfg.refund_window_days))
         .join(ledger.select("return_id").distinct(), on="return_id", how="left_anti")
         .select("return_id", "order_id", "paid_at", "refunded_at", "dt")
@@ -241,6 +253,35 @@ def read_silver(spark: SparkSession, cfg: OnetrackConfig) -> dict[str, DataFrame
         name: read_or_empty(spark, cfg.table_path("silver", name), SILVER_SCHEMAS[name])
         for name in SILVER_INPUTS
     }
+
+
+ORDER_ATTRIBUTION_TABLE = ("finance", "order_attribution")
+AD_FEE_ALLOCATION_TABLE = ("finance", "ad_fee_allocation")
+
+
+def stored_snapshot_dates(spark: SparkSession, cfg: OnetrackConfig) -> set[dt.date]:
+    """``as_of`` dates for which both the attribution and the allocation snapshot are stored."""
+    dates = []
+    for table in (ORDER_ATTRIBUTION_TABLE, AD_FEE_ALLOCATION_TABLE):
+        path = cfg.table_path(*table)
+        if not table_exists(spark, path):
+            return set()
+        dates.append({r[0] for r in spark.read.format("delta").load(path).select("as_of").distinct().collect()})
+    return dates[0] & dates[1]
+
+
+def stored_ad_orders(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> DataFrame:
+    """The ``ad`` orders as of ``day`` with their fee, from the stored snapshots of that day: the
+    allocation's order rows with the attribution's ``merchant_id, paid_at, pay_amount`` (what
+    :func:`ledger_entries_for_day` would compute from silver, without recomputing it)."""
+    snapshot = lambda table: spark.read.format("delta").load(cfg.table_path(*table)).filter(  # noqa: E731
+        F.col("as_of") == F.lit(day)
+    )
+    fees = snapshot(AD_FEE_ALLOCATION_TABLE).filter(F.col("order_id").isNotNull())
+    orders = snapshot(ORDER_ATTRIBUTION_TABLE).select("order_id", "merchant_id", "paid_at", "pay_amount")
+    return fees.select("order_id", "campaign_id", "order_amount", "allocated_ad_fee").join(
+        orders, on="order_id", how="inner"
+    )
 
 
 def computed_days(spark: SparkSession, cfg: OnetrackConfig) -> set[dt.date]:
@@ -336,6 +377,10 @@ def run_ledger_through(
                 + (" ..." if len(missing) > 10 else "")
             )
     inputs = dict(silver) if silver is not None else read_silver(spark, cfg)
+    # The attribution and fees as of a day are read from the finance snapshots of that day when
+    # they are stored (the assets upstream of the ledger wrote them from the same silver), else
+    # computed from silver; with ``silver`` given, always computed.
+    snapshots = stored_snapshot_dates(spark, cfg) if silver is None else set()
     ledger_path = cfg.table_path(*LEDGER_TABLE)
     days_path = cfg.table_path(*LEDGER_DAYS_TABLE)
     done = computed_days(spark, cfg)
@@ -364,6 +409,7 @@ def run_ledger_through(
                 ad_spend=inputs["ad_spend"],
                 prior_ledger=prior,
                 cfg=cfg,
+                ad_orders=stored_ad_orders(spark, cfg, day) if day in snapshots else None,
             ).localCheckpoint(eager=True)
         else:
             entries = empty

@@ -13,31 +13,40 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from assets.finance.allocation import allocate_ad_fees
-from assets.finance.attribution import attribute_orders
-from assets.finance.ledger import LEDGER_TABLE, read_ledger, read_silver
+from assets.finance.attribution import attribute_orders, attribute_orders_incremental
+from assets.finance.ledger import (
+    AD_FEE_ALLOCATION_TABLE,
+    LEDGER_TABLE,
+    ORDER_ATTRIBUTION_TABLE,
+    read_ledger,
+    read_silver,
+)
 from assets.finance.schemas import ORDER_ATTRIBUTION_SCHEMA, SILVER_SCHEMAS
-from assets.storage import read_or_empty, replace_partition, table_exists
+from assets.storage import latest_partition_before, read_or_empty, read_table, replace_partition, table_exists
 from pipelines.config import OnetrackConfig
 
-ORDER_ATTRIBUTION_TABLE = ("finance", "order_attribution")
-AD_FEE_ALLOCATION_TABLE = ("finance", "ad_fee_allocation")
 
-
-def order_attribution_as_of(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> DataFrame:
+def order_attribution_as_of(
+    spark: SparkSession, cfg: OnetrackConfig, day: dt.date, *, incremental: bool = False
+) -> DataFrame:
+    """The attribution as of D: from the latest stored snapshot before D plus what landed since
+    (``incremental``, when there is one), else from all of silver. Both give the same rows."""
     silver = read_silver(spark, cfg)
-    return attribute_orders(
-        silver["orders"],
-        silver["traffic"],
-        day,
-        window_days=cfg.attribution_window_days,
-        lookback_days=cfg.ledger_lookback_days,
-    )
+    settings = {"window_days": cfg.attribution_window_days, "lookback_days": cfg.ledger_lookback_days}
+    path = cfg.table_path(*ORDER_ATTRIBUTION_TABLE)
+    previous = latest_partition_before(spark, path, "as_of", day) if incremental else None
+    if previous is None:
+        return attribute_orders(silver["orders"], silver["traffic"], day, **settings)
+    snapshot = read_table(spark, path).filter(F.col("as_of") == F.lit(previous))
+    return attribute_orders_incremental(silver["orders"], silver["traffic"], snapshot, previous, day, **settings)
 
 
 def run_order_attribution(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> dict:
-    """Write the ``as_of = D`` partition of ``finance/order_attribution``."""
+    """Write the ``as_of = D`` partition of ``finance/order_attribution`` (incrementally from the
+    latest earlier snapshot, see :func:`attribute_orders_incremental`)."""
     path = cfg.table_path(*ORDER_ATTRIBUTION_TABLE)
-    version = replace_partition(order_attribution_as_of(spark, cfg, day), path, {"as_of": day})
+    frame = order_attribution_as_of(spark, cfg, day, incremental=True)
+    version = replace_partition(frame, path, {"as_of": day})
     return {"table_path": path, "delta_version": version}
 
 
