@@ -57,15 +57,16 @@ def campaign_day_spend(
     reported several, to stay deterministic) and ``campaign_spend``; stat_dates in
     ``[first_stat_date, as_of_date]``.
     """
-    hourly = latest_version(
-        as_of(ad_spend, as_of_date), ["stat_date", "stat_hour", "campaign_id"], RESTATEMENT_ORDER
-    )
     in_scope = F.col("stat_date") <= F.lit(as_of_date)
     if first_stat_date is not None:
         in_scope = in_scope & (F.col("stat_date") >= F.lit(first_stat_date))
+    # stat_date is part of the restatement key, so filtering before ranking keeps the same rows
+    # and the ranking only sorts the scope's rows, not every row of the history.
+    hourly = latest_version(
+        as_of(ad_spend, as_of_date).filter(in_scope), ["stat_date", "stat_hour", "campaign_id"], RESTATEMENT_ORDER
+    )
     return (
-        hourly.filter(in_scope)
-        .groupBy("stat_date", "campaign_id")
+        hourly.groupBy("stat_date", "campaign_id")
         .agg(
             F.max("advertiser_id").alias("advertiser_id"),
             F.sum("spend").cast(MONEY).alias("campaign_spend"),

@@ -78,14 +78,28 @@ def duplicate_lookback_start(validated: DataFrame, contract: SourceContract) -> 
     return None if earliest is None else earliest - dt.timedelta(days=DUPLICATE_LOOKBACK_SLACK_DAYS)
 
 
+# Landing partitions before D always read whole for duplicates; older ones only for late records.
+DUPLICATE_RECENT_DAYS = 2
+
+
 def earlier_duplicate_keys(
     spark: SparkSession,
     cfg: OnetrackConfig,
     contract: SourceContract,
     day: dt.date,
     since: dt.date | None = None,
+    batch: DataFrame | None = None,
 ) -> DataFrame:
-    """Duplicate keys accepted in landing partitions before ``day`` (and from ``since``) (SPEC §3)."""
+    """Duplicate keys accepted in landing partitions before ``day`` (and from ``since``) (SPEC §3).
+
+    With the validated ``batch``, the partitions older than ``DUPLICATE_RECENT_DAYS`` before
+    ``day`` contribute only the keys of the batch's late records (own time more than
+    ``DUPLICATE_RECENT_DAYS - slack`` days before ``day``): a record's original landed on or after
+    its business day less the slack, so a recent record's original can only be in the recent
+    partitions. Each record thus meets the same earlier copies as with the whole range, while the
+    bulk of a day (recent records) is joined against two partitions, not every partition back to
+    the batch's latest-arriving record.
+    """
     cols = list(contract.duplicate_key or ("record_hash",))
     path = cfg.table_path("silver", contract.name)
     if not table_exists(spark, path):
@@ -93,7 +107,18 @@ def earlier_duplicate_keys(
     earlier = read_table(spark, path).filter(F.col("dt") < F.lit(day))
     if since is not None:
         earlier = earlier.filter(F.col("dt") >= F.lit(since))
-    return earlier.select(*cols)
+    recent_start = day - dt.timedelta(days=DUPLICATE_RECENT_DAYS)
+    if batch is None or contract.occurred_at is None or since is None or since >= recent_start:
+        return earlier.select(*cols)
+    own_day = F.to_date(F.col(contract.occurred_at))
+    late_keys = (
+        batch.filter(F.col("rule").isNull() & (F.date_sub(own_day, DUPLICATE_LOOKBACK_SLACK_DAYS) < F.lit(recent_start)))
+        .select(*cols)
+        .distinct()
+    )
+    recent = earlier.filter(F.col("dt") >= F.lit(recent_start)).select(*cols)
+    older = earlier.filter(F.col("dt") < F.lit(recent_start)).select(*cols).join(late_keys, on=cols, how="left_semi")
+    return recent.unionByName(older)
 
 
 def ingest_silver(spark: SparkSession, cfg: OnetrackConfig, contract: SourceContract, day: dt.date) -> dict:
@@ -102,7 +127,7 @@ def ingest_silver(spark: SparkSession, cfg: OnetrackConfig, contract: SourceCont
     validated = validate_records(bronze, contract).localCheckpoint(eager=True)
     since = duplicate_lookback_start(validated, contract)
     labeled = classify(
-        validated, earlier_duplicate_keys(spark, cfg, contract, day, since), contract
+        validated, earlier_duplicate_keys(spark, cfg, contract, day, since, validated), contract
     ).localCheckpoint(eager=True)
     silver = to_silver(labeled.filter(F.col("disposition") == "accepted"), contract)
     quarantine = to_quarantine(labeled.filter(F.col("disposition") == "quarantined"))

@@ -19,11 +19,16 @@ def returns_as_of(silver_returns: DataFrame, as_of_date: dt.date) -> DataFrame:
     return latest_version(as_of(silver_returns, as_of_date), ["return_id"], VERSION_ORDER)
 
 
-def ad_spend_as_of(silver_ad_spend: DataFrame, as_of_date: dt.date) -> DataFrame:
-    """Hourly ad-spend rows after restatement: one row per (stat_date, stat_hour, campaign_id)."""
-    return latest_version(
-        as_of(silver_ad_spend, as_of_date), ["stat_date", "stat_hour", "campaign_id"], RESTATEMENT_ORDER
-    )
+def ad_spend_as_of(
+    silver_ad_spend: DataFrame, as_of_date: dt.date, first_stat_date: dt.date | None = None
+) -> DataFrame:
+    """Hourly ad-spend rows after restatement: one row per (stat_date, stat_hour, campaign_id),
+    for stat_dates from ``first_stat_date`` on (all when None). stat_date is part of the key, so
+    the filter goes before the ranking: same rows, and only the window's rows are sorted."""
+    rows = as_of(silver_ad_spend, as_of_date)
+    if first_stat_date is not None:
+        rows = rows.filter(F.col("stat_date") >= F.lit(first_stat_date))
+    return latest_version(rows, ["stat_date", "stat_hour", "campaign_id"], RESTATEMENT_ORDER)
 
 
 def traffic_as_of(silver_traffic: DataFrame, as_of_date: dt.date) -> DataFrame:

@@ -277,7 +277,7 @@ def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConf
 def _spend_rows(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
     """Restated hourly spend of the window; ``merchant_id`` is the advertiser."""
     return (
-        ad_spend_as_of(inputs.ad_spend, as_of_date)
+        ad_spend_as_of(inputs.ad_spend, as_of_date, restatement_window(as_of_date, cfg)[0])
         .filter(_in_window("stat_date", as_of_date, cfg))
         .select(
             F.col("stat_date").alias("dt"),

@@ -185,3 +185,33 @@ def test_exact_repeat_found_however_late_it_lands(spark, zone):
     pathlib.Path(folder, "late.jsonl").write_text(first_line.splitlines()[0] + "\n")
     _, silver = run_source(spark, zone, ORDERS, late_day)
     assert (silver["records_read"], silver["records_accepted"], silver["records_duplicate"]) == (1, 0, 1)
+
+
+def test_duplicates_of_late_records_are_looked_up_in_older_partitions_only_for_them(spark, tmp_path):
+    """Recent records meet the last two partitions; late ones also the older partitions, but only
+    their own keys are read from there; the keys found are those of the whole-range lookup."""
+    from assets.ingest.steps import duplicate_lookback_start, earlier_duplicate_keys
+    from assets.ingest.validate import to_silver, validate_records
+    from assets.storage import replace_partition
+    from tests.ingest.helpers import bronze_frame
+
+    late = order(order_id="late", updated_at="2026-11-01T10:00:00+08:00")
+    other_old = order(order_id="other", updated_at="2026-11-01T11:00:00+08:00")
+    recent = order(order_id="recent", updated_at="2026-11-09T10:00:00+08:00")
+    new_late = order(order_id="new", updated_at="2026-11-02T10:00:00+08:00")
+    cfg = OnetrackConfig(warehouse_dir=str(tmp_path / "warehouse"))
+    path = cfg.table_path("silver", "orders")
+    for landed, records in ((dt.date(2026, 11, 1), [late, other_old]), (dt.date(2026, 11, 9), [recent])):
+        silver = to_silver(validate_records(bronze_frame(spark, records, day=landed), ORDERS), ORDERS)
+        replace_partition(silver, path, {"dt": landed}, ["dt"])
+
+    D = dt.date(2026, 11, 10)
+    batch = validate_records(bronze_frame(spark, [late, recent, new_late], day=D), ORDERS).cache()
+    since = duplicate_lookback_start(batch, ORDERS)
+    assert since == dt.date(2026, 10, 31)
+    hashes = {r.order_id: r.record_hash for r in batch.collect()}
+
+    bounded = {r.record_hash for r in earlier_duplicate_keys(spark, cfg, ORDERS, D, since, batch).collect()}
+    whole = {r.record_hash for r in earlier_duplicate_keys(spark, cfg, ORDERS, D, since).collect()}
+    assert bounded == {hashes["late"], hashes["recent"]}  # not "other": no late record of the batch has it
+    assert len(whole) == 3 and bounded & set(hashes.values()) == whole & set(hashes.values())
