@@ -115,3 +115,62 @@ def allocation_rows(
         F.col("campaign_spend").alias("unattributed_spend"),
     )
     return allocated, unattributed
+
+
+_CAMPAIGN_DAY = ["stat_date", "campaign_id"]
+
+
+def _ad_order_inputs(attribution: DataFrame) -> DataFrame:
+    """What the allocation reads of an attributed order (a campaign-day's inputs besides spend)."""
+    return attribution.filter(F.col("attributed_pool") == F.lit("ad")).select(
+        F.col("paid_date").alias("stat_date"), "campaign_id", "order_id", "order_amount", "merchant_id"
+    )
+
+
+def allocate_ad_fees_incremental(
+    attribution: DataFrame,
+    previous_attribution: DataFrame,
+    previous_allocation: DataFrame,
+    previous_date: dt.date,
+    ad_spend: DataFrame,
+    as_of_date: dt.date,
+    *,
+    lookback_days: int = 60,
+) -> DataFrame:
+    """The same rows as :func:`allocate_ad_fees` for D, from the allocation as of an earlier date.
+
+    A campaign-day's rows depend only on its attributed orders (id, amount, merchant) and its
+    restated spend. So only campaign-days whose attributed orders differ between the attribution
+    snapshots of ``previous_date`` and D, or with ad-spend rows landed in ``(previous_date, D]``,
+    are allocated again; every other campaign-day in the scope of D keeps its previous rows.
+    ``previous_attribution`` / ``previous_allocation``: the snapshots as of ``previous_date``.
+    """
+    D = as_of_date
+    if previous_date >= D:
+        raise ValueError(f"previous_date {previous_date} must be before {D}")
+    first_day = scope_start(D, lookback_days)
+    now, before = _ad_order_inputs(attribution), _ad_order_inputs(previous_attribution)
+    changed_orders = now.exceptAll(before).unionByName(before.exceptAll(now)).select(*_CAMPAIGN_DAY)
+    new_spend = ad_spend.filter(
+        (F.col("dt") > F.lit(previous_date)) & (F.col("dt") <= F.lit(D))
+    ).select(*_CAMPAIGN_DAY)
+    dirty = (
+        changed_orders.unionByName(new_spend)
+        .filter(F.col("stat_date").between(F.lit(first_day), F.lit(D)))
+        .distinct()
+        .localCheckpoint(eager=True)
+    )
+    kept = (
+        previous_allocation.filter(F.col("stat_date") >= F.lit(first_day))
+        .join(dirty, on=_CAMPAIGN_DAY, how="left_anti")
+        .withColumn("as_of", F.lit(D).cast("date"))
+    )
+    again = allocate_ad_fees(
+        attribution.join(
+            dirty.withColumnRenamed("stat_date", "paid_date"), on=["paid_date", "campaign_id"], how="left_semi"
+        ),
+        ad_spend.join(dirty, on=_CAMPAIGN_DAY, how="left_semi"),
+        D,
+        lookback_days=lookback_days,
+    )
+    return kept.select([F.col(f.name).cast(f.dataType) for f in AD_FEE_ALLOCATION_SCHEMA.fields]).unionByName(again)

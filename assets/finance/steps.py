@@ -12,7 +12,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from assets.finance.allocation import allocate_ad_fees
+from assets.finance.allocation import allocate_ad_fees, allocate_ad_fees_incremental
 from assets.finance.attribution import attribute_orders, attribute_orders_incremental
 from assets.finance.ledger import (
     AD_FEE_ALLOCATION_TABLE,
@@ -54,18 +54,32 @@ def run_ad_fee_allocation(spark: SparkSession, cfg: OnetrackConfig, day: dt.date
     """Write the ``as_of = D`` partition of ``finance/ad_fee_allocation``.
 
     Uses the ``as_of = D`` attribution written upstream; computes it from silver if that table
-    does not exist (the result is the same: both are functions of silver as of D).
+    does not exist (the result is the same: both are functions of silver as of D). With an
+    earlier allocation snapshot (and the attribution snapshot of its date), only the campaign-days
+    that changed since are allocated again (:func:`allocate_ad_fees_incremental`).
     """
     attribution_path = cfg.table_path(*ORDER_ATTRIBUTION_TABLE)
+    path = cfg.table_path(*AD_FEE_ALLOCATION_TABLE)
+    ad_spend = read_or_empty(spark, cfg.table_path("silver", "ad_spend"), SILVER_SCHEMAS["ad_spend"])
+    previous = None
     if table_exists(spark, attribution_path):
-        attribution = read_or_empty(spark, attribution_path, ORDER_ATTRIBUTION_SCHEMA).filter(
-            F.col("as_of") == F.lit(day)
-        )
+        snapshots = read_table(spark, attribution_path)
+        attribution = snapshots.filter(F.col("as_of") == F.lit(day))
+        previous = latest_partition_before(spark, path, "as_of", day)
     else:
         attribution = order_attribution_as_of(spark, cfg, day)
-    ad_spend = read_or_empty(spark, cfg.table_path("silver", "ad_spend"), SILVER_SCHEMAS["ad_spend"])
-    allocation = allocate_ad_fees(attribution, ad_spend, day, lookback_days=cfg.ledger_lookback_days)
-    path = cfg.table_path(*AD_FEE_ALLOCATION_TABLE)
+    if previous is not None and not snapshots.filter(F.col("as_of") == F.lit(previous)).isEmpty():
+        allocation = allocate_ad_fees_incremental(
+            attribution,
+            snapshots.filter(F.col("as_of") == F.lit(previous)),
+            read_table(spark, path).filter(F.col("as_of") == F.lit(previous)),
+            previous,
+            ad_spend,
+            day,
+            lookback_days=cfg.ledger_lookback_days,
+        )
+    else:
+        allocation = allocate_ad_fees(attribution, ad_spend, day, lookback_days=cfg.ledger_lookback_days)
     version = replace_partition(allocation, path, {"as_of": day})
     return {"table_path": path, "delta_version": version}
 

@@ -119,3 +119,83 @@ def test_largest_remainder_and_restatement(spark):
         rows[("2026-11-08", "c4", "z1")]["campaign_spend"],
         rows[("2026-11-08", "c4", "z1")]["advertiser_id"],
     ) == (Decimal("0.00"), "m1")
+
+
+def test_incremental_allocation_equals_the_full_allocation_day_after_day(spark):
+    """From the previous day's allocation, re-allocating only the campaign-days whose orders or
+    spend changed gives exactly the full allocation: a restatement landing later, a new order in
+    a campaign-day, an order becoming unpaid, a late click moving an order to a campaign, spend
+    without orders, and a campaign-day leaving the scope."""
+    from assets.finance.allocation import allocate_ad_fees_incremental
+
+    def order(order_id, amount, paid, landed, **kw):
+        return {"order_id": order_id, "user_id": f"u-{order_id}", "unit_price": amount, "paid_at": paid,
+                "dt": landed, **kw}
+
+    def click(order_id, campaign, time, landed):
+        return {"event_id": f"e-{order_id}-{landed}", "user_id": f"u-{order_id}", "campaign_id": campaign,
+                "pool": "ad", "event_time": time, "dt": landed}
+
+    p1, p2 = "2026-11-01T12:00:00+08:00", "2026-11-02T12:00:00+08:00"
+    orders = orders_df(
+        spark,
+        [
+            order("o1", "10.00", p1, "2026-11-01"),
+            order("o2", "20.00", p1, "2026-11-01"),
+            order("o2", "20.00", None, "2026-11-03", status="cancelled", updated_at="2026-11-03T09:00:00+08:00"),
+            order("o3", "30.00", p1, "2026-11-01"),
+            order("o4", "40.00", p2, "2026-11-02"),
+            order("o5", "50.00", p1, "2026-11-01"),
+            order("old", "5.00", "2026-10-29T12:00:00+08:00", "2026-11-01"),
+        ],
+    )
+    traffic = traffic_df(
+        spark,
+        [
+            click("o1", "c1", "2026-11-01T11:00:00+08:00", "2026-11-01"),
+            click("o2", "c1", "2026-11-01T11:00:00+08:00", "2026-11-01"),
+            click("o3", "c2", "2026-11-01T11:00:00+08:00", "2026-11-01"),
+            click("o4", "c1", "2026-11-02T11:00:00+08:00", "2026-11-02"),
+            click("o5", "c2", "2026-11-01T11:30:00+08:00", "2026-11-03"),  # late: o5 joins c2
+            click("old", "c1", "2026-10-29T11:00:00+08:00", "2026-11-01"),
+        ],
+    )
+
+    def spend(campaign, stat_date, amount, landed, hour=10):
+        return {"stat_date": stat_date, "stat_hour": hour, "campaign_id": campaign, "spend": amount, "dt": landed}
+
+    ad_spend = ad_spend_df(
+        spark,
+        [
+            spend("c1", "2026-11-01", "10.00", "2026-11-01"),
+            spend("c1", "2026-11-01", "12.00", "2026-11-03"),  # restated later
+            spend("c2", "2026-11-01", "5.00", "2026-11-01"),
+            spend("c3", "2026-11-02", "3.00", "2026-11-02"),  # no attributed order
+            spend("c1", "2026-11-02", "7.00", "2026-11-02"),
+            spend("c1", "2026-10-29", "1.00", "2026-11-01"),
+        ],
+    )
+    days_ = [dt.date(2026, 11, d) for d in (1, 2, 3, 4)]
+    lookback = 3  # 2026-10-29 leaves the scope on 2026-11-02
+    attribution = {d: attribute_orders(orders, traffic, d, lookback_days=lookback).cache() for d in days_}
+    full = {d: allocate_ad_fees(attribution[d], ad_spend, d, lookback_days=lookback).cache() for d in days_}
+    fee = lambda d: {  # noqa: E731
+        (r["stat_date"].day, r["campaign_id"], r["order_id"]): r["allocated_ad_fee"] for r in full[d].collect()
+    }
+    assert fee(days_[0]) == {
+        (29, "c1", "old"): Decimal("1.00"),
+        (1, "c1", "o1"): Decimal("3.33"), (1, "c1", "o2"): Decimal("6.67"), (1, "c2", "o3"): Decimal("5.00"),
+    }
+    assert fee(days_[3]) == {
+        (1, "c1", "o1"): Decimal("12.00"),
+        (1, "c2", "o3"): Decimal("1.88"), (1, "c2", "o5"): Decimal("3.12"),  # 500*30/80=187.5 -> 187 r 40
+        (2, "c1", "o4"): Decimal("7.00"), (2, "c3", None): None,
+    }
+    chained = full[days_[0]]
+    for previous, day_ in zip(days_, days_[1:]):
+        chained = allocate_ad_fees_incremental(
+            attribution[day_], attribution[previous], chained, previous, ad_spend, day_, lookback_days=lookback
+        ).localCheckpoint(eager=True)
+        expected = full[day_]
+        assert chained.count() == expected.count(), day_
+        assert chained.exceptAll(expected).isEmpty() and expected.exceptAll(chained).isEmpty(), day_
