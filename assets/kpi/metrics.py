@@ -315,6 +315,46 @@ def _ledger_rows(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) ->
     )
 
 
+@dataclass(frozen=True)
+class SideFigures:
+    """Spend, allocation and ledger of the window, summed to the finest key any KPI table uses.
+
+    Every KPI over them is a sum (or a max of ``merchant_id``) per coarser key, so summing first
+    gives the same figures, and the three tables share one pass over the inputs (the restatement
+    ranking of the hourly spend is the costly part) instead of one each.
+    """
+
+    spend: DataFrame  # dt, campaign_id, merchant_id (advertiser): impressions, clicks, spend
+    allocation: DataFrame  # dt, campaign_id, merchant_id, unattributed: allocated_ad_fee, unattributed_spend
+    ledger: DataFrame  # dt, merchant_id, campaign_id: ad_fee_refund
+
+
+def side_figures(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> SideFigures:
+    spend = (
+        _spend_rows(inputs, as_of_date, cfg)
+        .groupBy("dt", "campaign_id", "merchant_id")
+        .agg(
+            F.sum("impressions").alias("impressions"),
+            F.sum("clicks").alias("clicks"),
+            F.sum("spend").alias("spend"),
+        )
+    )
+    allocation = (
+        _allocation_rows(inputs, as_of_date, cfg)
+        .groupBy("dt", "campaign_id", "merchant_id", F.col("order_id").isNull().alias("unattributed"))
+        .agg(
+            F.sum("allocated_ad_fee").alias("allocated_ad_fee"),
+            F.sum("unattributed_spend").alias("unattributed_spend"),
+        )
+    )
+    ledger = (
+        _ledger_rows(inputs, as_of_date, cfg)
+        .groupBy("dt", "merchant_id", "campaign_id")
+        .agg(F.sum("ad_fee_refund").alias("ad_fee_refund"))
+    )
+    return SideFigures(spend, allocation, ledger)
+
+
 def _key_union(frames: list[DataFrame], keys: list[str]) -> DataFrame:
     union = frames[0].select(*keys)
     for frame in frames[1:]:
@@ -351,7 +391,7 @@ def _kpi_by(
     )
     spend_figures = spend.groupBy(*keys).agg(money_sum(F.col("spend")).alias("ad_spend"))
     unattributed_figures = (
-        allocation.filter(F.col("order_id").isNull())
+        allocation.filter(F.col("unattributed"))
         .groupBy(*keys)
         .agg(money_sum(F.col("unattributed_spend")).alias("unattributed_spend"))
     )
@@ -396,15 +436,15 @@ def _kpi_by(
 
 def compute_kpi_daily(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
     facts = cohort_order_facts(inputs, as_of_date, cfg)
-    return _kpi_daily_from(facts, inputs, as_of_date, cfg)
+    return _kpi_daily_from(facts, side_figures(inputs, as_of_date, cfg), as_of_date, cfg)
 
 
-def _kpi_daily_from(facts, inputs, as_of_date, cfg) -> DataFrame:
+def _kpi_daily_from(facts, side: SideFigures, as_of_date, cfg) -> DataFrame:
     table = _kpi_by(
         facts,
-        _spend_rows(inputs, as_of_date, cfg),
-        _allocation_rows(inputs, as_of_date, cfg),
-        _ledger_rows(inputs, as_of_date, cfg),
+        side.spend,
+        side.allocation,
+        side.ledger,
         ["dt"],
         as_of_date,
         cfg,
@@ -414,15 +454,15 @@ def _kpi_daily_from(facts, inputs, as_of_date, cfg) -> DataFrame:
 
 def compute_kpi_merchant_daily(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
     facts = cohort_order_facts(inputs, as_of_date, cfg)
-    return _kpi_merchant_daily_from(facts, inputs, as_of_date, cfg)
+    return _kpi_merchant_daily_from(facts, side_figures(inputs, as_of_date, cfg), as_of_date, cfg)
 
 
-def _kpi_merchant_daily_from(facts, inputs, as_of_date, cfg) -> DataFrame:
+def _kpi_merchant_daily_from(facts, side: SideFigures, as_of_date, cfg) -> DataFrame:
     table = _kpi_by(
         facts,
-        _spend_rows(inputs, as_of_date, cfg),
-        _allocation_rows(inputs, as_of_date, cfg),
-        _ledger_rows(inputs, as_of_date, cfg),
+        side.spend,
+        side.allocation,
+        side.ledger,
         ["dt", "merchant_id"],
         as_of_date,
         cfg,
@@ -435,14 +475,14 @@ def _kpi_merchant_daily_from(facts, inputs, as_of_date, cfg) -> DataFrame:
 
 def compute_kpi_campaign_daily(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
     facts = cohort_order_facts(inputs, as_of_date, cfg)
-    return _kpi_campaign_daily_from(facts, inputs, as_of_date, cfg)
+    return _kpi_campaign_daily_from(facts, side_figures(inputs, as_of_date, cfg), as_of_date)
 
 
-def _kpi_campaign_daily_from(facts, inputs, as_of_date, cfg) -> DataFrame:
+def _kpi_campaign_daily_from(facts, side: SideFigures, as_of_date) -> DataFrame:
     keys = ["dt", "campaign_id"]
-    spend = _spend_rows(inputs, as_of_date, cfg)
-    allocation = _allocation_rows(inputs, as_of_date, cfg).filter(F.col("order_id").isNotNull())
-    ledger = _ledger_rows(inputs, as_of_date, cfg).filter(F.col("campaign_id").isNotNull())
+    spend = side.spend
+    allocation = side.allocation.filter(~F.col("unattributed"))
+    ledger = side.ledger.filter(F.col("campaign_id").isNotNull())
     # A(c, d): the cohort's orders attributed to campaign c.
     attributed = facts.filter((F.col("attributed_pool") == "ad") & F.col("campaign_id").isNotNull())
 
@@ -536,9 +576,12 @@ def compute_kpi_tables(
     ``facts``: :func:`cohort_order_facts` of the same inputs, when the caller has cached it.
     """
     facts = cohort_order_facts(inputs, as_of_date, cfg) if facts is None else facts
+    # Summed side inputs are small (one row per key and day): materialized once for the three tables.
+    side = side_figures(inputs, as_of_date, cfg)
+    side = SideFigures(*(frame.localCheckpoint(eager=True) for frame in (side.spend, side.allocation, side.ledger)))
     return {
-        "kpi_daily": _kpi_daily_from(facts, inputs, as_of_date, cfg),
-        "kpi_merchant_daily": _kpi_merchant_daily_from(facts, inputs, as_of_date, cfg),
-        "kpi_campaign_daily": _kpi_campaign_daily_from(facts, inputs, as_of_date, cfg),
+        "kpi_daily": _kpi_daily_from(facts, side, as_of_date, cfg),
+        "kpi_merchant_daily": _kpi_merchant_daily_from(facts, side, as_of_date, cfg),
+        "kpi_campaign_daily": _kpi_campaign_daily_from(facts, side, as_of_date),
         "return_attribution_daily": _return_attribution_daily_from(facts, as_of_date),
     }
