@@ -29,7 +29,11 @@ from assets.finance.schemas import (
 from assets.kpi.charts import kpi_chart_metadata
 from assets.kpi.checks import kpi_reconciliation, kpi_suites, order_reexposure_suites, reconciliation_suites
 from assets.kpi.metrics import KPI_TABLE_KEYS, KpiInputs, cohort_order_facts, compute_kpi_tables
-from assets.kpi.reexposure import ORDER_REEXPOSURE_SCHEMA, compute_order_reexposure
+from assets.kpi.reexposure import (
+    ORDER_REEXPOSURE_SCHEMA,
+    compute_order_reexposure_incremental,
+    previous_snapshot_date,
+)
 from assets.metadata import delta_metadata, preview
 from assets.storage import read_or_empty, read_table, replace_partition
 from pipelines.config import OnetrackConfig
@@ -106,14 +110,22 @@ def read_kpi_inputs(session: SparkSession, cfg: OnetrackConfig) -> KpiInputs:
 )
 def order_reexposure(context: AssetExecutionContext, spark: SparkResource, settings: OnetrackSettings):
     session, cfg, day = spark.get_session(), settings.get_config(), partition_date(context)
-    frame = compute_order_reexposure(
-        read_or_empty(session, cfg.table_path("finance", "order_attribution"), ORDER_ATTRIBUTION_SCHEMA),
+    path = cfg.table_path("gold", "order_reexposure")
+    attribution = read_or_empty(
+        session, cfg.table_path("finance", "order_attribution"), ORDER_ATTRIBUTION_SCHEMA
+    )
+    stored = read_or_empty(session, path, ORDER_REEXPOSURE_SCHEMA)
+    # From the latest stored snapshot before D (None: from scratch); same rows either way.
+    previous = previous_snapshot_date(stored, attribution, day)
+    frame = compute_order_reexposure_incremental(
+        attribution,
         read_or_empty(session, cfg.table_path("silver", "returns"), SILVER_SCHEMAS["returns"]),
         read_or_empty(session, cfg.table_path("silver", "traffic"), SILVER_SCHEMAS["traffic"]),
+        stored,
         day,
+        previous,
         reexposure_window_days=cfg.reexposure_window_days,
     )
-    path = cfg.table_path("gold", "order_reexposure")
     version = replace_partition(frame, path, {"as_of": day})
     written = _snapshot(session, path, day).cache()
     by_class = {
@@ -123,6 +135,9 @@ def order_reexposure(context: AssetExecutionContext, spark: SparkResource, setti
         metadata={
             **delta_metadata(path, version, sum(by_class.values())),
             "orders_by_reexposure": MetadataValue.json(by_class),
+            "computed_from": MetadataValue.text(
+                f"as_of = {previous.isoformat()}" if previous else "scratch (no usable earlier snapshot)"
+            ),
             "preview": preview(written.filter(F.col("reexposure") != "none")),
         }
     )

@@ -44,41 +44,27 @@ ORDER_REEXPOSURE_SCHEMA = T.StructType(
 )
 
 
-def compute_order_reexposure(
-    order_attribution: DataFrame,
-    silver_returns: DataFrame,
-    silver_traffic: DataFrame,
-    as_of_date: dt.date,
-    reexposure_window_days: int = 7,
-) -> DataFrame:
-    """One row per paid order of ``finance/order_attribution`` (as_of = D).
+# An order of the D snapshot with its first return request as of D.
+_ORDER_COLUMNS = ("order_id", "user_id", "spu_id", "unit_price", "paid_at", "paid_date", "first_requested_at")
 
-    ``ad_exposures`` / ``organic_exposures`` count the distinct qualifying events per pool;
-    ``first_requested_at`` is the first return request known as of D (null without returns).
-    """
+
+def _orders_with_cut(
+    order_attribution: DataFrame, silver_returns: DataFrame, as_of_date: dt.date
+) -> DataFrame:
+    """The paid orders of the ``as_of = D`` snapshot with their first return request as of D."""
     orders = snapshot(order_attribution, as_of_date).select(
         "order_id", "user_id", "spu_id", "unit_price", "paid_at", "paid_date"
     )
-
     first_request = (
         returns_as_of(silver_returns, as_of_date)
         .groupBy("order_id")
         .agg(F.min("requested_at").alias("first_requested_at"))
     )
-    orders = orders.join(first_request, on="order_id", how="left")
+    return orders.join(first_request, on="order_id", how="left")
 
-    # Only events after the earliest payment in scope can qualify: bound the traffic scan by it
-    # (one tiny aggregate) so the join does not read the whole traffic history.
-    # (Carried as epoch microseconds: a Python datetime would go through the machine's time zone.)
-    first_paid_micros = orders.agg(F.min(F.unix_micros("paid_at"))).first()[0]
-    events = traffic_as_of(silver_traffic, as_of_date)
-    if first_paid_micros is not None:
-        events = events.filter(F.col("event_time") > F.timestamp_micros(F.lit(first_paid_micros)))
-        # ... and such an event cannot have landed before it happened: prune the landing
-        # partitions too (a day of slack for clock skew), so the scan stays flat as history grows.
-        first_paid_day = orders.agg(F.min("paid_date")).first()[0]
-        events = events.filter(F.col("dt") >= F.lit(first_paid_day - dt.timedelta(days=1)))
-    events = events.select(
+
+def _event_columns(events: DataFrame) -> DataFrame:
+    return events.select(
         F.col("event_id"),
         F.col("user_id").alias("event_user_id"),
         F.col("spu_id").alias("event_spu_id"),
@@ -88,15 +74,41 @@ def compute_order_reexposure(
         F.col("shown_price"),
     )
 
-    window_end = F.col("paid_at") + F.make_dt_interval(days=F.lit(reexposure_window_days))
+
+def _bounded_traffic(
+    silver_traffic: DataFrame,
+    as_of_date: dt.date,
+    first_paid_micros: int | None,
+    first_paid_day: dt.date | None,
+) -> DataFrame:
+    """Traffic landed by D that can qualify for orders paid at or after ``first_paid_micros``.
+
+    Only events after the earliest payment in scope can qualify, and such an event cannot have
+    landed before it happened: the landing partitions are pruned from a day (slack for clock skew)
+    before the earliest paid date, so the scan stays flat as history grows.
+    (Carried as epoch microseconds: a Python datetime would go through the machine's time zone.)
+    """
+    events = traffic_as_of(silver_traffic, as_of_date)
+    if first_paid_micros is not None:
+        events = events.filter(F.col("event_time") > F.timestamp_micros(F.lit(first_paid_micros)))
+        events = events.filter(F.col("dt") >= F.lit(first_paid_day - dt.timedelta(days=1)))
+    return _event_columns(events)
+
+
+def _window_end(reexposure_window_days: int):
+    return F.col("paid_at") + F.make_dt_interval(days=F.lit(reexposure_window_days))
+
+
+def _exposure_counts(orders: DataFrame, events: DataFrame, reexposure_window_days: int) -> DataFrame:
+    """Per order_id, the distinct qualifying events of ``events`` per pool (orders with none: no row)."""
     is_reexposure = (
         F.col("event_type").isin("impression", "click")
         & (F.col("shown_price") < F.col("unit_price"))
         & (F.col("event_time") > F.col("paid_at"))
-        & (F.col("event_time") <= window_end)
+        & (F.col("event_time") <= _window_end(reexposure_window_days))
         & (F.col("first_requested_at").isNull() | (F.col("event_time") < F.col("first_requested_at")))
     )
-    exposures = (
+    return (
         orders.join(
             events,
             on=(F.col("user_id") == F.col("event_user_id")) & (F.col("spu_id") == F.col("event_spu_id")),
@@ -112,13 +124,22 @@ def compute_order_reexposure(
         )
     )
 
+
+def _with_counts(orders: DataFrame, counts: DataFrame) -> DataFrame:
+    """``orders`` (order columns + first_requested_at) with the counts of ``counts``, 0 without a row."""
+    return (
+        orders.join(counts, on="order_id", how="left")
+        .withColumn("ad_exposures", F.coalesce(F.col("ad_exposures"), F.lit(0)).cast("long"))
+        .withColumn("organic_exposures", F.coalesce(F.col("organic_exposures"), F.lit(0)).cast("long"))
+    )
+
+
+def _finish(rows: DataFrame, as_of_date: dt.date) -> DataFrame:
+    """Class from the counts, ``as_of = D``, the columns of ORDER_REEXPOSURE_COLUMNS."""
     ad_seen = F.col("ad_exposures") > 0
     organic_seen = F.col("organic_exposures") > 0
     return (
-        orders.join(exposures, on="order_id", how="left")
-        .withColumn("ad_exposures", F.coalesce(F.col("ad_exposures"), F.lit(0)).cast("long"))
-        .withColumn("organic_exposures", F.coalesce(F.col("organic_exposures"), F.lit(0)).cast("long"))
-        .withColumn(
+        rows.withColumn(
             "reexposure",
             F.when(ad_seen & organic_seen, F.lit("both"))
             .when(ad_seen, F.lit("ad"))
@@ -127,4 +148,166 @@ def compute_order_reexposure(
         )
         .withColumn("as_of", F.lit(as_of_date))
         .select(*ORDER_REEXPOSURE_COLUMNS)
+    )
+
+
+def compute_order_reexposure(
+    order_attribution: DataFrame,
+    silver_returns: DataFrame,
+    silver_traffic: DataFrame,
+    as_of_date: dt.date,
+    reexposure_window_days: int = 7,
+) -> DataFrame:
+    """One row per paid order of ``finance/order_attribution`` (as_of = D), from scratch.
+
+    ``ad_exposures`` / ``organic_exposures`` count the distinct qualifying events per pool;
+    ``first_requested_at`` is the first return request known as of D (null without returns).
+    The reference for :func:`compute_order_reexposure_incremental`.
+    """
+    orders = _orders_with_cut(order_attribution, silver_returns, as_of_date)
+    # Bound the traffic scan by the earliest payment in scope (one tiny aggregate).
+    first_paid_micros, first_paid_day = orders.agg(
+        F.min(F.unix_micros("paid_at")), F.min("paid_date")
+    ).first()
+    events = _bounded_traffic(silver_traffic, as_of_date, first_paid_micros, first_paid_day)
+    counts = _exposure_counts(orders, events, reexposure_window_days)
+    return _finish(_with_counts(orders, counts), as_of_date)
+
+
+def previous_snapshot_date(
+    stored_reexposure: DataFrame, order_attribution: DataFrame, as_of_date: dt.date
+) -> dt.date | None:
+    """The snapshot a run for D can start from: the latest ``as_of < D`` of the stored
+    ``gold/order_reexposure``, provided ``finance/order_attribution`` has that snapshot too;
+    None (= recompute from scratch) otherwise. Never D itself, so re-running D is idempotent."""
+    previous = stored_reexposure.filter(F.col("as_of") < F.lit(as_of_date)).agg(F.max("as_of")).first()[0]
+    if previous is None:
+        return None
+    if order_attribution.filter(F.col("as_of") == F.lit(previous)).limit(1).count() == 0:
+        return None
+    return previous
+
+
+def compute_order_reexposure_incremental(
+    order_attribution: DataFrame,
+    silver_returns: DataFrame,
+    silver_traffic: DataFrame,
+    stored_reexposure: DataFrame,
+    as_of_date: dt.date,
+    previous: dt.date | None,
+    reexposure_window_days: int = 7,
+) -> DataFrame:
+    """The rows of :func:`compute_order_reexposure` for D, from the stored snapshot ``as_of = previous``
+    (from :func:`previous_snapshot_date`; None: computed from scratch).
+
+    An order of the D snapshot is *carried* when the previous snapshot has it, its user, SPU, unit
+    price and paid_at are those of the attribution snapshot ``as_of = previous``, and its return
+    cut is unchanged (same first request, or neither the old nor the new one can fall inside the
+    window). Its events landed by ``previous`` then qualify exactly as they did, so its counts are
+    the stored ones plus the qualifying events landed in ``(previous, D]``; only carried orders
+    whose window reaches the earliest such event are joined with them. Every other order (new in
+    the snapshot, changed, cut changed) is recomputed as the full computation does, with the
+    traffic scan bounded by the earliest payment among those orders. See docs/DESIGN.md.
+    """
+    if previous is None:
+        return compute_order_reexposure(
+            order_attribution, silver_returns, silver_traffic, as_of_date, reexposure_window_days
+        )
+    if previous >= as_of_date:
+        raise ValueError(f"previous snapshot {previous} is not before {as_of_date}")
+
+    orders = _orders_with_cut(order_attribution, silver_returns, as_of_date)
+    before = snapshot(order_attribution, previous).select(
+        "order_id",
+        F.col("user_id").alias("_prev_user_id"),
+        F.col("spu_id").alias("_prev_spu_id"),
+        F.col("unit_price").alias("_prev_unit_price"),
+        F.col("paid_at").alias("_prev_paid_at"),
+    )
+    stored = snapshot(stored_reexposure, previous).select(
+        "order_id",
+        F.lit(True).alias("_stored"),
+        F.col("paid_at").alias("_stored_paid_at"),
+        F.col("first_requested_at").alias("_stored_first_requested_at"),
+        F.col("ad_exposures").alias("_stored_ad_exposures"),
+        F.col("organic_exposures").alias("_stored_organic_exposures"),
+    )
+
+    window_end = _window_end(reexposure_window_days)
+
+    def cannot_bind(first_requested_at):  # event_time <= window end < first_requested_at
+        return first_requested_at.isNull() | (first_requested_at > window_end)
+
+    new_cut, old_cut = F.col("first_requested_at"), F.col("_stored_first_requested_at")
+    carried = (
+        F.col("_stored").isNotNull()
+        & F.col("_prev_paid_at").isNotNull()
+        & F.col("user_id").eqNullSafe(F.col("_prev_user_id"))
+        & F.col("spu_id").eqNullSafe(F.col("_prev_spu_id"))
+        & F.col("unit_price").eqNullSafe(F.col("_prev_unit_price"))
+        & F.col("paid_at").eqNullSafe(F.col("_prev_paid_at"))
+        # the stored row was built from that attribution snapshot (else: recompute, never trust it)
+        & F.col("paid_at").eqNullSafe(F.col("_stored_paid_at"))
+        & (new_cut.eqNullSafe(old_cut) | (cannot_bind(new_cut) & cannot_bind(old_cut)))
+    )
+    classified = (
+        orders.join(before, on="order_id", how="left")
+        .join(stored, on="order_id", how="left")
+        .withColumn("_carried", F.coalesce(carried, F.lit(False)))
+    )
+    # One tiny aggregate: the traffic bound of the full computation (earliest paid date of the
+    # snapshot) and that of the orders to recompute.
+    recompute_flag = ~F.col("_carried")
+    first_paid_day_all, first_paid_micros, first_paid_day = classified.agg(
+        F.min("paid_date"),
+        F.min(F.when(recompute_flag, F.unix_micros("paid_at"))),
+        F.min(F.when(recompute_flag, F.col("paid_date"))),
+    ).first()
+
+    # Orders to recompute: exactly the full computation, on these orders only.
+    recompute = classified.filter(recompute_flag).select(*_ORDER_COLUMNS)
+    if first_paid_micros is None:  # nothing to recompute: no traffic scan at all
+        recompute_counts = _exposure_counts(
+            recompute, _event_columns(silver_traffic).filter(F.lit(False)), reexposure_window_days
+        )
+    else:
+        recompute_counts = _exposure_counts(
+            recompute,
+            _bounded_traffic(silver_traffic, as_of_date, first_paid_micros, first_paid_day),
+            reexposure_window_days,
+        )
+    recomputed = _with_counts(recompute, recompute_counts)
+
+    # Carried orders: stored counts + qualifying events landed in (previous, D].
+    landed = traffic_as_of(silver_traffic, as_of_date).filter(
+        (F.col("dt") > F.lit(previous)) & F.col("event_type").isin("impression", "click")
+    )
+    if first_paid_day_all is not None:  # the full computation's partition bound, kept literally
+        landed = landed.filter(F.col("dt") >= F.lit(first_paid_day_all - dt.timedelta(days=1)))
+    first_event_micros = landed.agg(F.min(F.unix_micros("event_time"))).first()[0]
+    carried_orders = classified.filter(F.col("_carried"))
+    if first_event_micros is None:  # nothing landed: the stored counts stand
+        reachable = carried_orders.filter(F.lit(False))
+    else:  # only an order whose window reaches the earliest landed event can gain one
+        reachable = carried_orders.filter(window_end >= F.timestamp_micros(F.lit(first_event_micros)))
+    added = _exposure_counts(
+        reachable.select(*_ORDER_COLUMNS), _event_columns(landed), reexposure_window_days
+    )
+    carried_rows = (
+        carried_orders.join(added, on="order_id", how="left")
+        .withColumn(
+            "ad_exposures",
+            (F.col("_stored_ad_exposures") + F.coalesce(F.col("ad_exposures"), F.lit(0))).cast("long"),
+        )
+        .withColumn(
+            "organic_exposures",
+            (F.col("_stored_organic_exposures") + F.coalesce(F.col("organic_exposures"), F.lit(0))).cast(
+                "long"
+            ),
+        )
+        .select(*_ORDER_COLUMNS, "ad_exposures", "organic_exposures")
+    )
+    return _finish(
+        carried_rows.unionByName(recomputed.select(*_ORDER_COLUMNS, "ad_exposures", "organic_exposures")),
+        as_of_date,
     )

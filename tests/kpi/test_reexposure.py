@@ -6,9 +6,19 @@ user, so the events of one case never touch another. Run date D = 2026-12-10, wi
 
 from __future__ import annotations
 
-import pytest
+from functools import reduce
 
-from assets.kpi.reexposure import ORDER_REEXPOSURE_COLUMNS, compute_order_reexposure
+import pytest
+from pyspark.sql import functions as F
+
+from assets.kpi.reexposure import (
+    ORDER_REEXPOSURE_COLUMNS,
+    ORDER_REEXPOSURE_SCHEMA,
+    compute_order_reexposure,
+    compute_order_reexposure_incremental,
+    previous_snapshot_date,
+)
+from assets.storage import read_or_empty, read_table, replace_partition
 from tests.kpi import builders as b
 
 D = "2026-12-10"
@@ -184,3 +194,264 @@ def test_first_requested_at(reexposure):
     assert rows["o_return"]["first_requested_at"] is not None
     assert rows["o_none"]["first_requested_at"] is None
     assert rows["o_late_return"]["first_requested_at"] is None
+
+
+# --------------------------------------------------------------------------------------------
+# Incremental computation: four landing days, each day's snapshot from the previous one
+# --------------------------------------------------------------------------------------------
+# Window 2 days. Every order has its own user (SPU s1, unit price 50.00 unless said otherwise):
+#   o_late     paid 12-01 10:00; ad event 12-02 (landed 12-02), organic event 12-02 12:00 landing
+#              late on 12-05, organic event 12-03 11:00 (after the window end 12-03 10:00)
+#   o_cut      paid 12-01 10:00; events 12-01 12:00 ad, 12-02 10:00 organic, 12-03 09:00 ad; a
+#              return requested 12-02 08:00 lands 12-04 (binding), a cancelled one requested
+#              12-01 11:00 lands 12-06 (binding, earlier)
+#   o_nonbind  paid 12-01 10:00; ad event 12-02 09:00, organic event 12-03 08:00 landing late on
+#              12-05; a return requested 12-03 10:00:01 (just after the window end) lands 12-04
+#   o_edge     paid 12-01 10:00; organic event exactly at the window end 12-03 10:00; a return
+#              requested exactly then lands 12-04 (binding: the event is not before it)
+#   o_price    paid 12-01 10:00; organic event at 47.00; the order's unit price is 45.00 from 12-04
+#   o_paidat   paid 12-02 10:00, from 12-05 paid 12-02 20:00; ad event 12-02 15:00, organic
+#              event 12-04 19:00 (landed 12-04)
+#   o_leave    paid 12-02 10:00; ad event 12-02 11:00; not in the 12-05 snapshot, back on 12-06
+#   o_new      paid 12-05 09:00, in the snapshots from 12-05; organic event 12-05 10:00, ad event
+#              12-06 10:00 (landed 12-06)
+#   o_quiet    paid 12-02 10:00; only another user's and another SPU's events
+DAYS = ["2026-12-03", "2026-12-04", "2026-12-05", "2026-12-06"]
+WINDOW = 2
+PRICE = "50.00"
+
+
+def _snapshot_orders(as_of: str) -> list[dict]:
+    def order(order_id, paid_at="2026-12-01 10:00", amount=PRICE):
+        return dict(as_of=as_of, order_id=order_id, user="u_" + order_id[2:], amount=amount, paid_at=paid_at)
+
+    day_index = DAYS.index(as_of)
+    orders = [
+        order("o_late"),
+        order("o_cut"),
+        order("o_nonbind"),
+        order("o_edge"),
+        order("o_price", amount=PRICE if day_index == 0 else "45.00"),
+        order("o_paidat", paid_at="2026-12-02 10:00" if day_index < 2 else "2026-12-02 20:00"),
+        order("o_quiet", paid_at="2026-12-02 10:00"),
+    ]
+    if day_index != 2:
+        orders.append(order("o_leave", paid_at="2026-12-02 10:00"))
+    if day_index >= 2:
+        orders.append(order("o_new", paid_at="2026-12-05 09:00"))
+    return orders
+
+
+def _event(event_id, user, event_time, pool, price="40.00", **extra) -> dict:
+    return dict(event_id=event_id, user=user, event_time=event_time, pool=pool, price=price, **extra)
+
+
+def _request(return_id, order_id, requested_at, landed, status="requested") -> dict:
+    return dict(return_id=return_id, order_id=order_id, status=status, requested_at=requested_at, dt=landed)
+
+
+@pytest.fixture(scope="module")
+def days_inputs(spark):
+    attribution = b.order_attribution(spark, [o for d in DAYS for o in _snapshot_orders(d)])
+    traffic = b.traffic(
+        spark,
+        [
+            _event("L1", "u_late", "2026-12-02 10:00", "ad"),
+            _event("L2", "u_late", "2026-12-02 12:00", "organic", "45.00", dt="2026-12-05"),
+            _event("L3", "u_late", "2026-12-03 11:00", "organic"),
+            _event("C1", "u_cut", "2026-12-01 12:00", "ad"),
+            _event("C2", "u_cut", "2026-12-02 10:00", "organic"),
+            _event("C3", "u_cut", "2026-12-03 09:00", "ad", "45.00"),
+            _event("N1", "u_nonbind", "2026-12-02 09:00", "ad"),
+            _event("N2", "u_nonbind", "2026-12-03 08:00", "organic", dt="2026-12-05"),
+            _event("E1", "u_edge", "2026-12-03 10:00", "organic"),
+            _event("P1", "u_price", "2026-12-02 10:00", "organic", "47.00"),
+            _event("A1", "u_paidat", "2026-12-02 15:00", "ad"),
+            _event("A2", "u_paidat", "2026-12-04 19:00", "organic"),
+            _event("V1", "u_leave", "2026-12-02 11:00", "ad"),
+            _event("W1", "u_new", "2026-12-05 10:00", "organic"),
+            _event("W2", "u_new", "2026-12-06 10:00", "ad", "45.00", type="click"),
+            _event("Q1", "u_other", "2026-12-02 11:00", "ad"),
+            _event("Q2", "u_quiet", "2026-12-02 11:00", "ad", spu="s2"),
+            _event("Q3", "u_quiet", "2026-12-06 11:00", "ad", spu="s2"),
+        ],
+    )
+    silver_returns = b.returns(
+        spark,
+        [
+            _request("x1", "o_cut", "2026-12-02 08:00", "2026-12-04"),
+            _request("x2", "o_cut", "2026-12-01 11:00", "2026-12-06", status="cancelled"),
+            _request("x3", "o_nonbind", "2026-12-03 10:00:01", "2026-12-04"),
+            _request("x4", "o_edge", "2026-12-03 10:00", "2026-12-04"),
+        ],
+    )
+    return attribution, silver_returns, traffic
+
+
+def _full(days_inputs, day: str):
+    attribution, silver_returns, traffic = days_inputs
+    return compute_order_reexposure(
+        attribution, silver_returns, traffic, b.day(day), reexposure_window_days=WINDOW
+    )
+
+
+def _incremental(days_inputs, stored, day: str, attribution=None):
+    base, silver_returns, traffic = days_inputs
+    attribution = base if attribution is None else attribution
+    previous = previous_snapshot_date(stored, attribution, b.day(day))
+    frame = compute_order_reexposure_incremental(
+        attribution, silver_returns, traffic, stored, b.day(day), previous, reexposure_window_days=WINDOW
+    )
+    return previous, frame
+
+
+@pytest.fixture(scope="module")
+def full_snapshots(days_inputs):
+    """The reference result of every day, materialized (as the stored table would hold it)."""
+    return {day: _full(days_inputs, day).localCheckpoint() for day in DAYS}
+
+
+def _stored(spark, frames):
+    return reduce(lambda a, c: a.unionByName(c), frames, spark.createDataFrame([], ORDER_REEXPOSURE_SCHEMA))
+
+
+def assert_same_rows(got, expected):
+    assert got.dtypes == expected.dtypes
+    assert got.count() == expected.count()
+    assert got.exceptAll(expected).count() == 0
+    assert expected.exceptAll(got).count() == 0
+
+
+EXPECTED = {  # day -> order_id -> (ad_exposures, organic_exposures, reexposure), by hand
+    "2026-12-03": {
+        "o_late": (1, 0, "ad"),  # L3 is after the window end
+        "o_cut": (2, 1, "both"),  # no return known yet
+        "o_nonbind": (1, 0, "ad"),
+        "o_edge": (0, 1, "organic"),  # window end is inclusive
+        "o_price": (0, 1, "organic"),  # 47.00 < 50.00
+        "o_paidat": (1, 0, "ad"),
+        "o_leave": (1, 0, "ad"),
+        "o_quiet": (0, 0, "none"),
+    },
+    "2026-12-04": {
+        "o_late": (1, 0, "ad"),
+        "o_cut": (1, 0, "ad"),  # the request at 12-02 08:00 cuts C2 and C3
+        "o_nonbind": (1, 0, "ad"),  # request after the window end: nothing cut
+        "o_edge": (0, 0, "none"),  # request at the window end: E1 is not before it
+        "o_price": (0, 0, "none"),  # 47.00 is not below 45.00
+        "o_paidat": (1, 0, "ad"),  # A2 (landed today) is after its window end 12-04 10:00
+        "o_leave": (1, 0, "ad"),
+        "o_quiet": (0, 0, "none"),
+    },
+    "2026-12-05": {
+        "o_late": (1, 1, "both"),  # L2 landed late
+        "o_cut": (1, 0, "ad"),
+        "o_nonbind": (1, 1, "both"),  # N2 landed late, before the (non-binding) request
+        "o_edge": (0, 0, "none"),
+        "o_price": (0, 0, "none"),
+        "o_paidat": (0, 1, "organic"),  # paid 12-02 20:00: A1 is before it, A2 inside the window
+        "o_new": (0, 1, "organic"),
+        "o_quiet": (0, 0, "none"),
+    },
+    "2026-12-06": {
+        "o_late": (1, 1, "both"),
+        "o_cut": (0, 0, "none"),  # the cancelled request at 12-01 11:00 cuts C1 too
+        "o_nonbind": (1, 1, "both"),
+        "o_edge": (0, 0, "none"),
+        "o_price": (0, 0, "none"),
+        "o_paidat": (0, 1, "organic"),
+        "o_leave": (1, 0, "ad"),  # back in the snapshot
+        "o_new": (1, 1, "both"),
+        "o_quiet": (0, 0, "none"),
+    },
+}
+
+
+def _counts(rows) -> dict:
+    return {r["order_id"]: (r["ad_exposures"], r["organic_exposures"], r["reexposure"]) for r in rows}
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_full_by_hand(full_snapshots, day):
+    assert _counts(full_snapshots[day].collect()) == EXPECTED[day]
+
+
+def test_incremental_day_by_day_from_its_own_results(spark, days_inputs, full_snapshots, tmp_path):
+    """The asset's loop: each day from the stored table (written with replace_partition) as the
+    previous days left it; the first day has nothing to start from."""
+    path = str(tmp_path / "order_reexposure")
+    for day in DAYS:
+        stored = read_or_empty(spark, path, ORDER_REEXPOSURE_SCHEMA)
+        previous, frame = _incremental(days_inputs, stored, day)
+        index = DAYS.index(day)
+        assert previous == (None if index == 0 else b.day(DAYS[index - 1]))
+        replace_partition(frame, path, {"as_of": b.day(day)})
+        written = (
+            read_table(spark, path)
+            .filter(F.col("as_of") == F.lit(b.day(day)))
+            .select(*ORDER_REEXPOSURE_COLUMNS)
+        )
+        assert_same_rows(written, full_snapshots[day])
+        assert _counts(written.collect()) == EXPECTED[day]
+    # re-running a day (its own snapshot and later ones stored) starts from the day before
+    stored = read_table(spark, path).select(*ORDER_REEXPOSURE_COLUMNS)
+    previous, frame = _incremental(days_inputs, stored, DAYS[2])
+    assert previous == b.day(DAYS[1])
+    assert_same_rows(frame, full_snapshots[DAYS[2]])
+
+
+@pytest.mark.parametrize("day", DAYS[1:])
+def test_incremental_equals_full_from_the_previous_full(spark, days_inputs, full_snapshots, day):
+    stored = _stored(spark, list(full_snapshots.values()))  # D itself and later days stored too
+    previous, frame = _incremental(days_inputs, stored, day)
+    assert previous == b.day(DAYS[DAYS.index(day) - 1])
+    assert_same_rows(frame, full_snapshots[day])
+    assert all(r["as_of"] == b.day(day) for r in frame.collect())
+
+
+def test_incremental_over_a_gap(spark, days_inputs, full_snapshots):
+    """Only 12-03 stored: 12-06 starts from it, changes are everything landed in (12-03, 12-06]."""
+    stored = _stored(spark, [full_snapshots[DAYS[0]]])
+    previous, frame = _incremental(days_inputs, stored, DAYS[3])
+    assert previous == b.day(DAYS[0])
+    assert_same_rows(frame, full_snapshots[DAYS[3]])
+
+
+def test_no_previous_attribution_snapshot_means_full_recompute(spark, days_inputs, full_snapshots):
+    attribution = days_inputs[0].filter(F.col("as_of") != F.lit(b.day(DAYS[2])))
+    stored = _stored(spark, [full_snapshots[d] for d in DAYS[:3]])
+    previous, frame = _incremental(days_inputs, stored, DAYS[3], attribution=attribution)
+    assert previous is None  # 12-05 is the latest stored, but its attribution snapshot is gone
+    assert_same_rows(frame, full_snapshots[DAYS[3]])
+    assert previous_snapshot_date(stored.limit(0), days_inputs[0], b.day(DAYS[3])) is None
+
+
+def test_carried_orders_keep_their_stored_counts(spark, days_inputs, full_snapshots):
+    """Which orders are carried, seen through a doctored stored snapshot of 12-04: carried orders
+    add today's events to the stored counts (whatever they are); the others are recomputed."""
+    doctored = (
+        full_snapshots[DAYS[1]]
+        .withColumn(
+            "ad_exposures",
+            F.when(F.col("order_id").isin("o_quiet", "o_late", "o_cut", "o_edge", "o_price", "o_paidat"), 7)
+            .otherwise(F.col("ad_exposures"))
+            .cast("long"),
+        )
+        .withColumn(  # a stored row that does not match its attribution snapshot is never trusted
+            "paid_at",
+            F.when(
+                F.col("order_id") == "o_nonbind", F.col("paid_at") - F.expr("INTERVAL 1 SECOND")
+            ).otherwise(F.col("paid_at")),
+        )
+    )
+    previous, frame = _incremental(days_inputs, _stored(spark, [doctored]), DAYS[2])
+    assert previous == b.day(DAYS[1])
+    got = _counts(frame.collect())
+    assert got["o_quiet"] == (7, 0, "ad")  # carried, nothing new
+    assert got["o_late"] == (7, 1, "both")  # carried + L2 landed today
+    assert got["o_cut"] == (7, 0, "ad")  # carried: same first request
+    assert got["o_edge"] == (7, 0, "ad")  # carried: same (binding) first request
+    assert got["o_price"] == (7, 0, "ad")  # carried: its price changed on 12-04, not since
+    assert got["o_paidat"] == (0, 1, "organic")  # paid_at changed: recomputed
+    assert got["o_nonbind"] == (1, 1, "both")  # stored row inconsistent: recomputed
+    assert got["o_new"] == (0, 1, "organic")  # new: recomputed
