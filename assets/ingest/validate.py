@@ -61,8 +61,10 @@ def _field_violations(f: Field) -> list[Column]:
 def validate_records(bronze: DataFrame, contract: SourceContract) -> DataFrame:
     """Type every field and list the rules each record breaks (in SPEC order).
 
-    Returns the bronze columns plus the typed fields, ``violations`` (array), ``rule`` (the first),
-    ``extra_fields`` (unknown keys, reported not fatal) and ``record_hash``.
+    Returns the bronze columns except ``fields``, plus the typed fields, ``violations`` (array),
+    ``rule`` (the first), ``extra_fields`` (unknown keys, reported not fatal) and ``record_hash``;
+    ``raw`` is the landed text of a record that breaks a rule (its fields as JSON for Parquet) and
+    null for a valid one.
     """
     df = bronze
     for f in contract.fields:
@@ -88,7 +90,11 @@ def validate_records(bronze: DataFrame, contract: SourceContract) -> DataFrame:
         df = df.withColumn(name, F.when(F.col("rule").isNull(), expr()))
     typed = [F.col(n) for n in contract.field_names]
     df = df.withColumn("record_hash", F.sha2(F.to_json(F.struct(*typed)), 256))
-    return df.drop(*[f"_raw_{n}" for n in contract.field_names])
+    # The landed text is kept only where it is needed, for the quarantine (for Parquet, which has
+    # no line, its fields as JSON); the field map is dropped: a valid record lives on typed, and
+    # the frame the ingestion materializes is a fraction of the width.
+    quarantine_raw = F.when(F.col("rule").isNotNull(), F.coalesce(F.col("raw"), F.to_json(F.col("fields"))))
+    return df.withColumn("raw", quarantine_raw).drop("fields", *[f"_raw_{n}" for n in contract.field_names])
 
 
 def classify(validated: DataFrame, earlier_keys: DataFrame, contract: SourceContract) -> DataFrame:
@@ -135,5 +141,4 @@ QUARANTINE_COLUMNS = ("dt", "source_file", "line_number", "rule", "violations", 
 
 def to_quarantine(quarantined: DataFrame) -> DataFrame:
     """The raw record (the landed line; for Parquet its fields as JSON), its file and the rule."""
-    raw = F.coalesce(F.col("raw"), F.to_json(F.col("fields")))
-    return quarantined.select("dt", "source_file", "line_number", "rule", "violations", raw.alias("raw"))
+    return quarantined.select("dt", "source_file", "line_number", "rule", "violations", "raw")
