@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -37,26 +38,57 @@ def _literal(value) -> str:
     return str(value)
 
 
+def _partition_tag(partition: dict) -> dict:
+    return {col: val.isoformat() if isinstance(val, (dt.date, dt.datetime)) else str(val) for col, val in partition.items()}
+
+
 def replace_partition(
     df: DataFrame,
     path: str,
     partition: dict,
     partition_by: Sequence[str] | None = None,
+    *,
+    settings: dict | None = None,
 ) -> int:
     """Overwrite exactly the rows matching ``partition`` (column -> value) with ``df``.
 
     Idempotent: re-running with the same input leaves the table's content unchanged. Returns the
-    table version written.
+    table version written. The commit's ``userMetadata`` records the partition and ``settings``
+    (plain JSON values, or null), for :func:`partition_settings`.
     """
     predicate = " AND ".join(f"{col} = {_literal(val)}" for col, val in partition.items())
-    (
+    writer = (
         df.write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", predicate)
         .partitionBy(*(partition_by or list(partition)))
-        .save(path)
     )
+    tag = {"partition": _partition_tag(partition), "settings": settings}
+    writer.option("userMetadata", json.dumps(tag, sort_keys=True)).save(path)
     return _written_version(df.sparkSession, path)
+
+
+def partition_settings(spark: SparkSession, path: str, partition: dict) -> dict | None:
+    """The ``settings`` the latest :func:`replace_partition` of ``partition`` recorded (None if
+    it recorded none, or its commit is no longer in the table's history)."""
+    from delta.tables import DeltaTable
+
+    history = DeltaTable.forPath(spark, path).history().select("version", "userMetadata")
+    condition = F.col("userMetadata").isNotNull()
+    for col, val in _partition_tag(partition).items():
+        condition = condition & (F.get_json_object("userMetadata", f"$.partition.{col}") == F.lit(val))
+    latest = history.filter(condition).orderBy(F.col("version").desc()).select("userMetadata").first()
+    return None if latest is None else json.loads(latest[0]).get("settings")
+
+
+def incremental_base(spark: SparkSession, path: str, day: dt.date, settings: dict) -> dt.date | None:
+    """The ``as_of`` snapshot a run for ``day`` can build on: the latest one before ``day``, if it
+    was written with the same ``settings``; None (compute from scratch) otherwise, so that a
+    changed window or lookback never mixes with snapshots made under the old one."""
+    previous = latest_partition_before(spark, path, "as_of", day)
+    if previous is None or partition_settings(spark, path, {"as_of": previous}) != settings:
+        return None
+    return previous
 
 
 def latest_partition_before(spark: SparkSession, path: str, column: str, value) -> object | None:

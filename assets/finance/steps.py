@@ -22,8 +22,17 @@ from assets.finance.ledger import (
     read_silver,
 )
 from assets.finance.schemas import ORDER_ATTRIBUTION_SCHEMA, SILVER_SCHEMAS
-from assets.storage import latest_partition_before, read_or_empty, read_table, replace_partition, table_exists
+from assets.storage import incremental_base, read_or_empty, read_table, replace_partition, table_exists
 from pipelines.config import OnetrackConfig
+
+
+def snapshot_settings(cfg: OnetrackConfig) -> dict:
+    """The settings a finance snapshot depends on, recorded with it: a snapshot is only built on
+    one written with the same (see :func:`assets.storage.incremental_base`)."""
+    return {
+        "attribution_window_days": cfg.attribution_window_days,
+        "ledger_lookback_days": cfg.ledger_lookback_days,
+    }
 
 
 def order_attribution_as_of(
@@ -34,7 +43,7 @@ def order_attribution_as_of(
     silver = read_silver(spark, cfg)
     settings = {"window_days": cfg.attribution_window_days, "lookback_days": cfg.ledger_lookback_days}
     path = cfg.table_path(*ORDER_ATTRIBUTION_TABLE)
-    previous = latest_partition_before(spark, path, "as_of", day) if incremental else None
+    previous = incremental_base(spark, path, day, snapshot_settings(cfg)) if incremental else None
     if previous is None:
         return attribute_orders(silver["orders"], silver["traffic"], day, **settings)
     snapshot = read_table(spark, path).filter(F.col("as_of") == F.lit(previous))
@@ -46,7 +55,7 @@ def run_order_attribution(spark: SparkSession, cfg: OnetrackConfig, day: dt.date
     latest earlier snapshot, see :func:`attribute_orders_incremental`)."""
     path = cfg.table_path(*ORDER_ATTRIBUTION_TABLE)
     frame = order_attribution_as_of(spark, cfg, day, incremental=True)
-    version = replace_partition(frame, path, {"as_of": day})
+    version = replace_partition(frame, path, {"as_of": day}, settings=snapshot_settings(cfg))
     return {"table_path": path, "delta_version": version}
 
 
@@ -65,7 +74,7 @@ def run_ad_fee_allocation(spark: SparkSession, cfg: OnetrackConfig, day: dt.date
     if table_exists(spark, attribution_path):
         snapshots = read_table(spark, attribution_path)
         attribution = snapshots.filter(F.col("as_of") == F.lit(day))
-        previous = latest_partition_before(spark, path, "as_of", day)
+        previous = incremental_base(spark, path, day, snapshot_settings(cfg))
     else:
         attribution = order_attribution_as_of(spark, cfg, day)
     if previous is not None and not snapshots.filter(F.col("as_of") == F.lit(previous)).isEmpty():
@@ -80,7 +89,7 @@ def run_ad_fee_allocation(spark: SparkSession, cfg: OnetrackConfig, day: dt.date
         )
     else:
         allocation = allocate_ad_fees(attribution, ad_spend, day, lookback_days=cfg.ledger_lookback_days)
-    version = replace_partition(allocation, path, {"as_of": day})
+    version = replace_partition(allocation, path, {"as_of": day}, settings=snapshot_settings(cfg))
     return {"table_path": path, "delta_version": version}
 
 

@@ -35,7 +35,7 @@ from assets.kpi.reexposure import (
     previous_snapshot_date,
 )
 from assets.metadata import delta_metadata, preview
-from assets.storage import read_or_empty, read_table, replace_partition
+from assets.storage import partition_settings, read_or_empty, read_table, replace_partition
 from pipelines.config import OnetrackConfig
 from pipelines.partitions import daily_partitions, partition_date
 from pipelines.resources import OnetrackSettings, SparkResource
@@ -115,8 +115,16 @@ def order_reexposure(context: AssetExecutionContext, spark: SparkResource, setti
         session, cfg.table_path("finance", "order_attribution"), ORDER_ATTRIBUTION_SCHEMA
     )
     stored = read_or_empty(session, path, ORDER_REEXPOSURE_SCHEMA)
-    # From the latest stored snapshot before D (None: from scratch); same rows either way.
+    # From the latest stored snapshot before D written with the same settings (None: from
+    # scratch); same rows either way.
+    settings_now = {
+        "reexposure_window_days": cfg.reexposure_window_days,
+        "ledger_lookback_days": cfg.ledger_lookback_days,
+        "attribution_window_days": cfg.attribution_window_days,
+    }
     previous = previous_snapshot_date(stored, attribution, day)
+    if previous is not None and partition_settings(session, path, {"as_of": previous}) != settings_now:
+        previous = None
     frame = compute_order_reexposure_incremental(
         attribution,
         read_or_empty(session, cfg.table_path("silver", "returns"), SILVER_SCHEMAS["returns"]),
@@ -126,7 +134,7 @@ def order_reexposure(context: AssetExecutionContext, spark: SparkResource, setti
         previous,
         reexposure_window_days=cfg.reexposure_window_days,
     )
-    version = replace_partition(frame, path, {"as_of": day})
+    version = replace_partition(frame, path, {"as_of": day}, settings=settings_now)
     written = _snapshot(session, path, day).cache()
     by_class = {
         row["reexposure"]: int(row["count"]) for row in written.groupBy("reexposure").count().collect()
