@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
 
@@ -14,7 +15,8 @@ from quality.suites import Suite, add_flags, always_true, between, in_set, not_n
 def spark_jobs(spark, action) -> tuple[object, int]:
     """Run ``action()`` and count the Spark jobs it started."""
     sc = spark.sparkContext
-    group = f"quality-test-{id(action)}"
+    # A fresh name: Spark keeps the job ids of a group, and id(action) can repeat after GC.
+    group = f"quality-test-{uuid.uuid4().hex}"
     sc.setJobGroup(group, group)
     try:
         value = action()
