@@ -165,8 +165,9 @@ LEDGER_SCOPE_SUITES = [
     Suite(
         name="ad_fee_refund_ledger_returns_in_scope",
         description=(
-            "Refunded returns that may be eligible but whose order was paid before the ledger's "
-            "lookback window (ONETRACK_LEDGER_LOOKBACK_DAYS) cannot be settled: expected none."
+            "Refunded returns landed on D that may be eligible but whose order was paid before the "
+            "ledger's lookback window (ONETRACK_LEDGER_LOOKBACK_DAYS) cannot be settled: expected "
+            "none (each such return is reported on the day it lands)."
         ),
         expectations=lambda: row_count_between(max_value=0),
         critical=False,
