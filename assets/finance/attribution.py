@@ -57,6 +57,19 @@ def _touch_order() -> tuple:
     )
 
 
+# Paid dates of the last this-many days count as recent for a fresh touch lookup.
+FRESH_RECENT_DAYS = 2
+# A frame materialized by the incremental step is broadcast to joins when it has at most this many
+# rows (a day's new clicks, changed order ids): the snapshot side is then never shuffled.
+BROADCAST_MAX_ROWS = 1_000_000
+
+
+def _small(df: DataFrame) -> DataFrame:
+    """Materialize a frame built from one day's changes; broadcast it to joins if it is small."""
+    df = df.localCheckpoint(eager=True)
+    return F.broadcast(df) if df.count() <= BROADCAST_MAX_ROWS else df
+
+
 def _touch_columns(clicks: DataFrame) -> DataFrame:
     return clicks.select(
         F.col("event_id").alias("touch_event_id"),
@@ -156,8 +169,11 @@ def attribute_orders_incremental(
     - orders paid before the scope of D drop out.
 
     Each step is bounded by what landed since the previous date (new versions, new clicks), except
-    reading and rewriting the snapshot itself; ``tests/finance/test_attribution.py`` checks the rows
-    equal the full recompute day after day.
+    reading and rewriting the snapshot itself: the day's changes are broadcast to the joins with the
+    snapshot, only orders a new click matches are ranked again, and a fresh lookup reads the last
+    landing partitions for recent orders and older ones only for the user/product pairs of the few
+    older orders. ``tests/finance/test_attribution.py`` checks the rows equal the full recompute
+    day after day.
     """
     D = as_of_date
     if previous_date >= D:
@@ -165,7 +181,7 @@ def attribute_orders_incremental(
     first_day = scope_start(D, lookback_days)
     landed_since = (F.col("dt") > F.lit(previous_date)) & (F.col("dt") <= F.lit(D))
 
-    changed_ids = orders.filter(landed_since).select("order_id").distinct()
+    changed_ids = _small(orders.filter(landed_since).select("order_id").distinct())
     changed = paid_orders_as_of(orders.join(changed_ids, on="order_id", how="left_semi"), D, lookback_days)
     before = previous.filter(F.col("paid_date") >= F.lit(first_day)).select(
         *ORDER_FIELDS,
@@ -175,7 +191,7 @@ def attribute_orders_incremental(
         F.col("campaign_id").alias("touch_campaign_id"),
     )
     kept = before.join(changed_ids, on="order_id", how="left_anti")
-    previous_touch = before.select(
+    previous_touch = before.join(changed_ids, on="order_id", how="left_semi").select(
         "order_id",
         F.col("user_id").alias("_prev_user_id"),
         F.col("product_id").alias("_prev_product_id"),
@@ -191,29 +207,34 @@ def attribute_orders_incremental(
     relabeled = joined.filter(same_keys).select(*ORDER_FIELDS, *TOUCH_FIELDS)
     fresh = joined.filter(~same_keys).select(*ORDER_FIELDS).localCheckpoint(eager=True)
 
-    parts = [kept.select(*ORDER_FIELDS, *TOUCH_FIELDS).unionByName(relabeled)]
-    first_fresh = fresh.agg(F.min("paid_date")).first()[0]
-    if first_fresh is not None:
-        landing_from = first_fresh - dt.timedelta(days=window_days + 1)
-        clicks = clicks_as_of(traffic.filter(F.col("dt") >= F.lit(landing_from)), D)
-        parts.append(_touch_orders(fresh, clicks, window_days))
+    # The clicks landed since the previous date compete with the kept touches: only the orders a
+    # new click falls in the window of (equi-join on user and product, the small side broadcast)
+    # are ranked again; every other carried row passes through untouched.
+    carried = kept.select(*ORDER_FIELDS, *TOUCH_FIELDS).unionByName(relabeled)
+    new_touches = _small(_touch_columns(clicks_as_of(traffic.filter(landed_since), D)))
+    matches = (
+        carried.select(*ORDER_FIELDS)
+        .join(new_touches, on=_in_window(window_days))
+        .select(*ORDER_FIELDS, *TOUCH_FIELDS)
+        .localCheckpoint(eager=True)
+    )
+    matched = _small(matches.select("order_id").distinct())
+    contested = carried.join(matched, on="order_id", how="left_semi").unionByName(matches)
+    touched = carried.join(matched, on="order_id", how="left_anti").unionByName(_best_touch(contested))
 
-    carried = parts[0]
-    new_clicks = clicks_as_of(traffic.filter(landed_since), D).localCheckpoint(eager=True)
-    # (epoch microseconds: a Python datetime would go through the machine's time zone)
-    first_click = new_clicks.agg(F.min(F.unix_micros("event_time"))).first()[0]
-    if first_click is not None:
-        # A new click at time c can only touch orders paid in [c, c + window].
-        reachable = F.col("paid_at") >= F.timestamp_micros(F.lit(first_click))
-        exposed = carried.filter(reachable)
-        new_touches = (
-            exposed.select(*ORDER_FIELDS)
-            .join(_touch_columns(new_clicks), on=_in_window(window_days))
-            .select(*ORDER_FIELDS, *TOUCH_FIELDS)
+    # Fresh lookups: recent orders read the last landing partitions; the few older ones (a late
+    # version, a changed product) read back to their window, only for their own user/product.
+    recent_from = D - dt.timedelta(days=FRESH_RECENT_DAYS)
+    recent = fresh.filter(F.col("paid_date") >= F.lit(recent_from))
+    clicks = clicks_as_of(traffic.filter(F.col("dt") >= F.lit(recent_from - dt.timedelta(days=window_days + 1))), D)
+    touched = touched.unionByName(_touch_orders(recent, clicks, window_days))
+    older = fresh.filter(F.col("paid_date") < F.lit(recent_from))
+    first_older = older.agg(F.min("paid_date")).first()[0]
+    if first_older is not None:
+        keys = _small(older.select(F.col("user_id").alias("_u"), F.col("product_id").alias("_p")).distinct())
+        their_clicks = (
+            clicks_as_of(traffic.filter(F.col("dt") >= F.lit(first_older - dt.timedelta(days=window_days + 1))), D)
+            .join(keys, on=(F.col("user_id") == F.col("_u")) & (F.col("product_id") == F.col("_p")), how="left_semi")
         )
-        carried = carried.filter(~reachable).unionByName(_best_touch(exposed.unionByName(new_touches)))
-
-    touched = carried
-    for part in parts[1:]:
-        touched = touched.unionByName(part)
+        touched = touched.unionByName(_touch_orders(older, their_clicks, window_days))
     return _attribution_rows(touched, D)
