@@ -19,6 +19,10 @@ from assets.kpi.inputs import returns_as_of, snapshot, traffic_as_of
 
 REEXPOSURE_VALUES = ("none", "ad", "organic", "both")
 
+# The incremental run broadcasts the traffic landed since the previous snapshot (and the per-order
+# additions) when they have at most this many rows, so the carried orders are never shuffled.
+BROADCAST_MAX_ROWS = 1_000_000
+
 ORDER_REEXPOSURE_COLUMNS = (
     "order_id",
     "paid_date",
@@ -204,10 +208,11 @@ def compute_order_reexposure_incremental(
     price and paid_at are those of the attribution snapshot ``as_of = previous``, and its return
     cut is unchanged (same first request, or neither the old nor the new one can fall inside the
     window). Its events landed by ``previous`` then qualify exactly as they did, so its counts are
-    the stored ones plus the qualifying events landed in ``(previous, D]``; only carried orders
-    whose window reaches the earliest such event are joined with them. Every other order (new in
-    the snapshot, changed, cut changed) is recomputed as the full computation does, with the
-    traffic scan bounded by the earliest payment among those orders. See docs/DESIGN.md.
+    the stored ones plus the qualifying events landed in ``(previous, D]``: those events are joined
+    to the carried orders (broadcast when small) and only the matched orders are updated. Every
+    other order (new in the snapshot, changed, cut changed) is recomputed as the full computation
+    does, with the traffic scan bounded by the earliest payment among those orders. See
+    docs/DESIGN.md.
     """
     if previous is None:
         return compute_order_reexposure(
@@ -254,14 +259,19 @@ def compute_order_reexposure_incremental(
         orders.join(before, on="order_id", how="left")
         .join(stored, on="order_id", how="left")
         .withColumn("_carried", F.coalesce(carried, F.lit(False)))
+        .select(*_ORDER_COLUMNS, "_carried", "_stored_ad_exposures", "_stored_organic_exposures")
+        # used by the aggregate below and by both branches: the snapshots, the returns and the
+        # joins of the classification are read and computed once, not once per use
+        .localCheckpoint(eager=True)
     )
     # One tiny aggregate: the traffic bound of the full computation (earliest paid date of the
-    # snapshot) and that of the orders to recompute.
+    # snapshot), that of the orders to recompute, and the earliest payment among carried orders.
     recompute_flag = ~F.col("_carried")
-    first_paid_day_all, first_paid_micros, first_paid_day = classified.agg(
+    first_paid_day_all, first_paid_micros, first_paid_day, first_carried_micros = classified.agg(
         F.min("paid_date"),
         F.min(F.when(recompute_flag, F.unix_micros("paid_at"))),
         F.min(F.when(recompute_flag, F.col("paid_date"))),
+        F.min(F.when(F.col("_carried"), F.unix_micros("paid_at"))),
     ).first()
 
     # Orders to recompute: exactly the full computation, on these orders only.
@@ -278,24 +288,40 @@ def compute_order_reexposure_incremental(
         )
     recomputed = _with_counts(recompute, recompute_counts)
 
-    # Carried orders: stored counts + qualifying events landed in (previous, D].
-    landed = traffic_as_of(silver_traffic, as_of_date).filter(
-        (F.col("dt") > F.lit(previous)) & F.col("event_type").isin("impression", "click")
-    )
-    if first_paid_day_all is not None:  # the full computation's partition bound, kept literally
-        landed = landed.filter(F.col("dt") >= F.lit(first_paid_day_all - dt.timedelta(days=1)))
-    first_event_micros = landed.agg(F.min(F.unix_micros("event_time"))).first()[0]
+    # Carried orders: stored counts + qualifying events landed in (previous, D]. The work is
+    # proportional to those events and the orders they match, not to the carried set: the new
+    # events (materialized once, broadcast when small) are joined to the carried orders, the
+    # additions are aggregated over the matched orders only, and a carried order without one
+    # keeps its stored counts.
     carried_orders = classified.filter(F.col("_carried"))
-    if first_event_micros is None:  # nothing landed: the stored counts stand
-        reachable = carried_orders.filter(F.lit(False))
-    else:  # only an order whose window reaches the earliest landed event can gain one
-        reachable = carried_orders.filter(window_end >= F.timestamp_micros(F.lit(first_event_micros)))
-    added = _exposure_counts(
-        reachable.select(*_ORDER_COLUMNS), _event_columns(landed), reexposure_window_days
-    )
+    if first_carried_micros is None:  # no carried order: no traffic scan
+        additions = None
+    else:
+        landed = traffic_as_of(silver_traffic, as_of_date).filter(
+            (F.col("dt") > F.lit(previous))
+            & F.col("event_type").isin("impression", "click")
+            & F.col("shown_price").isNotNull()
+            # an event at or before every carried payment cannot qualify for any carried order
+            & (F.col("event_time") > F.timestamp_micros(F.lit(first_carried_micros)))
+        )
+        if first_paid_day_all is not None:  # the full computation's partition bound, kept literally
+            landed = landed.filter(F.col("dt") >= F.lit(first_paid_day_all - dt.timedelta(days=1)))
+        new_events = _event_columns(landed).localCheckpoint(eager=True)
+        if new_events.count() <= BROADCAST_MAX_ROWS:
+            new_events = F.broadcast(new_events)  # the carried side is not shuffled
+        additions = _exposure_counts(
+            carried_orders.select(*_ORDER_COLUMNS), new_events, reexposure_window_days
+        ).localCheckpoint(eager=True)
+        if additions.count() <= BROADCAST_MAX_ROWS:
+            additions = F.broadcast(additions)
+    if additions is None:
+        updated = carried_orders.withColumn("ad_exposures", F.lit(None).cast("long")).withColumn(
+            "organic_exposures", F.lit(None).cast("long")
+        )
+    else:
+        updated = carried_orders.join(additions, on="order_id", how="left")
     carried_rows = (
-        carried_orders.join(added, on="order_id", how="left")
-        .withColumn(
+        updated.withColumn(
             "ad_exposures",
             (F.col("_stored_ad_exposures") + F.coalesce(F.col("ad_exposures"), F.lit(0))).cast("long"),
         )

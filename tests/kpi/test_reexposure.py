@@ -11,6 +11,7 @@ from functools import reduce
 import pytest
 from pyspark.sql import functions as F
 
+import assets.kpi.reexposure as reexposure_module
 from assets.kpi.reexposure import (
     ORDER_REEXPOSURE_COLUMNS,
     ORDER_REEXPOSURE_SCHEMA,
@@ -216,6 +217,8 @@ def test_first_requested_at(reexposure):
 #   o_new      paid 12-05 09:00, in the snapshots from 12-05; organic event 12-05 10:00, ad event
 #              12-06 10:00 (landed 12-06)
 #   o_quiet    paid 12-02 10:00; only another user's and another SPU's events
+#   o_old      paid 11-24 10:00; ad event 11-24 12:00; organic event 11-25 09:00 landing 10 days
+#              late on 12-05; ad event 11-26 10:00:01 (after the window end) landing late on 12-06
 DAYS = ["2026-12-03", "2026-12-04", "2026-12-05", "2026-12-06"]
 WINDOW = 2
 PRICE = "50.00"
@@ -234,6 +237,7 @@ def _snapshot_orders(as_of: str) -> list[dict]:
         order("o_price", amount=PRICE if day_index == 0 else "45.00"),
         order("o_paidat", paid_at="2026-12-02 10:00" if day_index < 2 else "2026-12-02 20:00"),
         order("o_quiet", paid_at="2026-12-02 10:00"),
+        order("o_old", paid_at="2026-11-24 10:00"),
     ]
     if day_index != 2:
         orders.append(order("o_leave", paid_at="2026-12-02 10:00"))
@@ -274,6 +278,9 @@ def days_inputs(spark):
             _event("Q1", "u_other", "2026-12-02 11:00", "ad"),
             _event("Q2", "u_quiet", "2026-12-02 11:00", "ad", spu="s2"),
             _event("Q3", "u_quiet", "2026-12-06 11:00", "ad", spu="s2"),
+            _event("O1", "u_old", "2026-11-24 12:00", "ad"),
+            _event("O2", "u_old", "2026-11-25 09:00", "organic", dt="2026-12-05"),
+            _event("O3", "u_old", "2026-11-26 10:00:01", "ad", dt="2026-12-06"),
         ],
     )
     silver_returns = b.returns(
@@ -332,6 +339,7 @@ EXPECTED = {  # day -> order_id -> (ad_exposures, organic_exposures, reexposure)
         "o_paidat": (1, 0, "ad"),
         "o_leave": (1, 0, "ad"),
         "o_quiet": (0, 0, "none"),
+        "o_old": (1, 0, "ad"),
     },
     "2026-12-04": {
         "o_late": (1, 0, "ad"),
@@ -342,6 +350,7 @@ EXPECTED = {  # day -> order_id -> (ad_exposures, organic_exposures, reexposure)
         "o_paidat": (1, 0, "ad"),  # A2 (landed today) is after its window end 12-04 10:00
         "o_leave": (1, 0, "ad"),
         "o_quiet": (0, 0, "none"),
+        "o_old": (1, 0, "ad"),
     },
     "2026-12-05": {
         "o_late": (1, 1, "both"),  # L2 landed late
@@ -352,6 +361,7 @@ EXPECTED = {  # day -> order_id -> (ad_exposures, organic_exposures, reexposure)
         "o_paidat": (0, 1, "organic"),  # paid 12-02 20:00: A1 is before it, A2 inside the window
         "o_new": (0, 1, "organic"),
         "o_quiet": (0, 0, "none"),
+        "o_old": (1, 1, "both"),  # O2 landed 10 days late
     },
     "2026-12-06": {
         "o_late": (1, 1, "both"),
@@ -363,6 +373,7 @@ EXPECTED = {  # day -> order_id -> (ad_exposures, organic_exposures, reexposure)
         "o_leave": (1, 0, "ad"),  # back in the snapshot
         "o_new": (1, 1, "both"),
         "o_quiet": (0, 0, "none"),
+        "o_old": (1, 1, "both"),  # O3 (landed today) is after the window end
     },
 }
 
@@ -409,6 +420,16 @@ def test_incremental_equals_full_from_the_previous_full(spark, days_inputs, full
     assert all(r["as_of"] == b.day(day) for r in frame.collect())
 
 
+def test_incremental_without_broadcast(spark, days_inputs, full_snapshots, monkeypatch):
+    """Landed traffic and additions too large to broadcast: the plain joins give the same rows."""
+    monkeypatch.setattr(reexposure_module, "BROADCAST_MAX_ROWS", -1)
+    for day in DAYS[1:]:
+        stored = _stored(spark, [full_snapshots[DAYS[DAYS.index(day) - 1]]])
+        previous, frame = _incremental(days_inputs, stored, day)
+        assert previous == b.day(DAYS[DAYS.index(day) - 1])
+        assert_same_rows(frame, full_snapshots[day])
+
+
 def test_incremental_over_a_gap(spark, days_inputs, full_snapshots):
     """Only 12-03 stored: 12-06 starts from it, changes are everything landed in (12-03, 12-06]."""
     stored = _stored(spark, [full_snapshots[DAYS[0]]])
@@ -433,7 +454,12 @@ def test_carried_orders_keep_their_stored_counts(spark, days_inputs, full_snapsh
         full_snapshots[DAYS[1]]
         .withColumn(
             "ad_exposures",
-            F.when(F.col("order_id").isin("o_quiet", "o_late", "o_cut", "o_edge", "o_price", "o_paidat"), 7)
+            F.when(
+                F.col("order_id").isin(
+                    "o_quiet", "o_late", "o_cut", "o_edge", "o_price", "o_paidat", "o_old"
+                ),
+                7,
+            )
             .otherwise(F.col("ad_exposures"))
             .cast("long"),
         )
@@ -455,3 +481,4 @@ def test_carried_orders_keep_their_stored_counts(spark, days_inputs, full_snapsh
     assert got["o_paidat"] == (0, 1, "organic")  # paid_at changed: recomputed
     assert got["o_nonbind"] == (1, 1, "both")  # stored row inconsistent: recomputed
     assert got["o_new"] == (0, 1, "organic")  # new: recomputed
+    assert got["o_old"] == (7, 1, "both")  # carried + O2, landed today 10 days after it happened
