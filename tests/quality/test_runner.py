@@ -13,15 +13,23 @@ from quality.suites import Suite, add_flags, always_true, between, in_set, not_n
 
 
 def spark_jobs(spark, action) -> tuple[object, int]:
-    """Run ``action()`` and count the Spark jobs it started."""
+    """Run ``action()`` and count the Spark jobs it started.
+
+    Adaptive execution runs every shuffle stage as a job of its own, and a Dagster run earlier in
+    the session turns it on in the shared session (the resource's settings): it is off here, as
+    the test session starts, so the count is the same whatever ran before.
+    """
     sc = spark.sparkContext
     # A fresh name: Spark keeps the job ids of a group, and id(action) can repeat after GC.
     group = f"quality-test-{uuid.uuid4().hex}"
+    adaptive = spark.conf.get("spark.sql.adaptive.enabled")
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
     sc.setJobGroup(group, group)
     try:
         value = action()
     finally:
         sc.setLocalProperty("spark.jobGroup.id", None)
+        spark.conf.set("spark.sql.adaptive.enabled", adaptive)
     return value, len(sc.statusTracker().getJobIdsForGroup(group))
 
 
