@@ -39,7 +39,10 @@ def _literal(value) -> str:
 
 
 def _partition_tag(partition: dict) -> dict:
-    return {col: val.isoformat() if isinstance(val, (dt.date, dt.datetime)) else str(val) for col, val in partition.items()}
+    return {
+        col: val.isoformat() if isinstance(val, (dt.date, dt.datetime)) else str(val)
+        for col, val in partition.items()
+    }
 
 
 def replace_partition(
@@ -96,9 +99,7 @@ def latest_partition_before(spark: SparkSession, path: str, column: str, value) 
     no table): e.g. the latest snapshot date before D of a table partitioned by ``as_of``."""
     if not table_exists(spark, path):
         return None
-    return (
-        read_table(spark, path).filter(F.col(column) < F.lit(value)).agg(F.max(column)).first()[0]
-    )
+    return read_table(spark, path).filter(F.col(column) < F.lit(value)).agg(F.max(column)).first()[0]
 
 
 def table_version(spark: SparkSession, path: str) -> int:

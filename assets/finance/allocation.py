@@ -151,9 +151,9 @@ def allocate_ad_fees_incremental(
     first_day = scope_start(D, lookback_days)
     now, before = _ad_order_inputs(attribution), _ad_order_inputs(previous_attribution)
     changed_orders = now.exceptAll(before).unionByName(before.exceptAll(now)).select(*_CAMPAIGN_DAY)
-    new_spend = ad_spend.filter(
-        (F.col("dt") > F.lit(previous_date)) & (F.col("dt") <= F.lit(D))
-    ).select(*_CAMPAIGN_DAY)
+    new_spend = ad_spend.filter((F.col("dt") > F.lit(previous_date)) & (F.col("dt") <= F.lit(D))).select(
+        *_CAMPAIGN_DAY
+    )
     dirty = (
         changed_orders.unionByName(new_spend)
         .filter(F.col("stat_date").between(F.lit(first_day), F.lit(D)))
@@ -167,10 +167,14 @@ def allocate_ad_fees_incremental(
     )
     again = allocate_ad_fees(
         attribution.join(
-            dirty.withColumnRenamed("stat_date", "paid_date"), on=["paid_date", "campaign_id"], how="left_semi"
+            dirty.withColumnRenamed("stat_date", "paid_date"),
+            on=["paid_date", "campaign_id"],
+            how="left_semi",
         ),
         ad_spend.join(dirty, on=_CAMPAIGN_DAY, how="left_semi"),
         D,
         lookback_days=lookback_days,
     )
-    return kept.select([F.col(f.name).cast(f.dataType) for f in AD_FEE_ALLOCATION_SCHEMA.fields]).unionByName(again)
+    return kept.select([F.col(f.name).cast(f.dataType) for f in AD_FEE_ALLOCATION_SCHEMA.fields]).unionByName(
+        again
+    )

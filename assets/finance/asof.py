@@ -63,7 +63,9 @@ def campaign_day_spend(
     # stat_date is part of the restatement key, so filtering before ranking keeps the same rows
     # and the ranking only sorts the scope's rows, not every row of the history.
     hourly = latest_version(
-        as_of(ad_spend, as_of_date).filter(in_scope), ["stat_date", "stat_hour", "campaign_id"], RESTATEMENT_ORDER
+        as_of(ad_spend, as_of_date).filter(in_scope),
+        ["stat_date", "stat_hour", "campaign_id"],
+        RESTATEMENT_ORDER,
     )
     return (
         hourly.groupBy("stat_date", "campaign_id")

@@ -226,15 +226,18 @@ def attribute_orders_incremental(
     # version, a changed product) read back to their window, only for their own user/product.
     recent_from = D - dt.timedelta(days=FRESH_RECENT_DAYS)
     recent = fresh.filter(F.col("paid_date") >= F.lit(recent_from))
-    clicks = clicks_as_of(traffic.filter(F.col("dt") >= F.lit(recent_from - dt.timedelta(days=window_days + 1))), D)
+    clicks = clicks_as_of(
+        traffic.filter(F.col("dt") >= F.lit(recent_from - dt.timedelta(days=window_days + 1))), D
+    )
     touched = touched.unionByName(_touch_orders(recent, clicks, window_days))
     older = fresh.filter(F.col("paid_date") < F.lit(recent_from))
     first_older = older.agg(F.min("paid_date")).first()[0]
     if first_older is not None:
         keys = _small(older.select(F.col("user_id").alias("_u"), F.col("product_id").alias("_p")).distinct())
-        their_clicks = (
-            clicks_as_of(traffic.filter(F.col("dt") >= F.lit(first_older - dt.timedelta(days=window_days + 1))), D)
-            .join(keys, on=(F.col("user_id") == F.col("_u")) & (F.col("product_id") == F.col("_p")), how="left_semi")
+        their_clicks = clicks_as_of(
+            traffic.filter(F.col("dt") >= F.lit(first_older - dt.timedelta(days=window_days + 1))), D
+        ).join(
+            keys, on=(F.col("user_id") == F.col("_u")) & (F.col("product_id") == F.col("_p")), how="left_semi"
         )
         touched = touched.unionByName(_touch_orders(older, their_clicks, window_days))
     return _attribution_rows(touched, D)

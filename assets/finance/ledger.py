@@ -181,7 +181,11 @@ def ledger_entries_for_day(
     prior = prior_ledger.filter(F.col("settlement_date") < F.lit(D))
     if ad_orders is None:
         attribution = attribute_orders(
-            orders, traffic, D, window_days=cfg.attribution_window_days, lookback_days=cfg.ledger_lookback_days
+            orders,
+            traffic,
+            D,
+            window_days=cfg.attribution_window_days,
+            lookback_days=cfg.ledger_lookback_days,
         )
         ad_orders, _ = allocation_rows(
             attribution,
@@ -266,7 +270,9 @@ def stored_snapshot_dates(spark: SparkSession, cfg: OnetrackConfig) -> set[dt.da
         path = cfg.table_path(*table)
         if not table_exists(spark, path):
             return set()
-        dates.append({r[0] for r in spark.read.format("delta").load(path).select("as_of").distinct().collect()})
+        dates.append(
+            {r[0] for r in spark.read.format("delta").load(path).select("as_of").distinct().collect()}
+        )
     return dates[0] & dates[1]
 
 
@@ -274,9 +280,10 @@ def stored_ad_orders(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> 
     """The ``ad`` orders as of ``day`` with their fee, from the stored snapshots of that day: the
     allocation's order rows with the attribution's ``merchant_id, paid_at, pay_amount`` (what
     :func:`ledger_entries_for_day` would compute from silver, without recomputing it)."""
-    snapshot = lambda table: spark.read.format("delta").load(cfg.table_path(*table)).filter(  # noqa: E731
-        F.col("as_of") == F.lit(day)
-    )
+
+    def snapshot(table: tuple[str, str]) -> DataFrame:
+        return spark.read.format("delta").load(cfg.table_path(*table)).filter(F.col("as_of") == F.lit(day))
+
     fees = snapshot(AD_FEE_ALLOCATION_TABLE).filter(F.col("order_id").isNotNull())
     orders = snapshot(ORDER_ATTRIBUTION_TABLE).select("order_id", "merchant_id", "paid_at", "pay_amount")
     return fees.select("order_id", "campaign_id", "order_amount", "allocated_ad_fee").join(

@@ -21,7 +21,7 @@ from assets.finance.ledger import (
     read_ledger,
     read_silver,
 )
-from assets.finance.schemas import ORDER_ATTRIBUTION_SCHEMA, SILVER_SCHEMAS
+from assets.finance.schemas import SILVER_SCHEMAS
 from assets.storage import incremental_base, read_or_empty, read_table, replace_partition, table_exists
 from pipelines.config import OnetrackConfig
 
@@ -47,7 +47,9 @@ def order_attribution_as_of(
     if previous is None:
         return attribute_orders(silver["orders"], silver["traffic"], day, **settings)
     snapshot = read_table(spark, path).filter(F.col("as_of") == F.lit(previous))
-    return attribute_orders_incremental(silver["orders"], silver["traffic"], snapshot, previous, day, **settings)
+    return attribute_orders_incremental(
+        silver["orders"], silver["traffic"], snapshot, previous, day, **settings
+    )
 
 
 def run_order_attribution(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> dict:

@@ -112,12 +112,19 @@ def earlier_duplicate_keys(
         return earlier.select(*cols)
     own_day = F.to_date(F.col(contract.occurred_at))
     late_keys = (
-        batch.filter(F.col("rule").isNull() & (F.date_sub(own_day, DUPLICATE_LOOKBACK_SLACK_DAYS) < F.lit(recent_start)))
+        batch.filter(
+            F.col("rule").isNull()
+            & (F.date_sub(own_day, DUPLICATE_LOOKBACK_SLACK_DAYS) < F.lit(recent_start))
+        )
         .select(*cols)
         .distinct()
     )
     recent = earlier.filter(F.col("dt") >= F.lit(recent_start)).select(*cols)
-    older = earlier.filter(F.col("dt") < F.lit(recent_start)).select(*cols).join(late_keys, on=cols, how="left_semi")
+    older = (
+        earlier.filter(F.col("dt") < F.lit(recent_start))
+        .select(*cols)
+        .join(late_keys, on=cols, how="left_semi")
+    )
     return recent.unionByName(older)
 
 
@@ -141,7 +148,9 @@ def ingest_silver(spark: SparkSession, cfg: OnetrackConfig, contract: SourceCont
     by_label = labeled.groupBy("disposition", "rule").count().collect()
 
     def written(layer: str) -> int:
-        return read_table(spark, cfg.table_path(layer, contract.name)).filter(F.col("dt") == F.lit(day)).count()
+        return (
+            read_table(spark, cfg.table_path(layer, contract.name)).filter(F.col("dt") == F.lit(day)).count()
+        )
 
     counts = {
         "records_read": bronze.count(),
@@ -153,12 +162,7 @@ def ingest_silver(spark: SparkSession, cfg: OnetrackConfig, contract: SourceCont
         ((r["rule"], int(r["count"])) for r in by_label if r["disposition"] == "quarantined"),
         key=lambda kv: (-kv[1], kv[0]),
     )
-    extra = (
-        labeled.select(F.explode("extra_fields").alias("field"))
-        .groupBy("field")
-        .count()
-        .collect()
-    )
+    extra = labeled.select(F.explode("extra_fields").alias("field")).groupBy("field").count().collect()
     files = (
         read_table(spark, cfg.table_path("bronze", "landing_files"))
         .filter((F.col("dt") == F.lit(day)) & (F.col("source") == contract.name))
@@ -193,4 +197,3 @@ def ingest_silver(spark: SparkSession, cfg: OnetrackConfig, contract: SourceCont
         "silver": silver,
         "quarantine": quarantine,
     }
-

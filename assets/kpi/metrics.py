@@ -578,7 +578,9 @@ def compute_kpi_tables(
     facts = cohort_order_facts(inputs, as_of_date, cfg) if facts is None else facts
     # Summed side inputs are small (one row per key and day): materialized once for the three tables.
     side = side_figures(inputs, as_of_date, cfg)
-    side = SideFigures(*(frame.localCheckpoint(eager=True) for frame in (side.spend, side.allocation, side.ledger)))
+    side = SideFigures(
+        *(frame.localCheckpoint(eager=True) for frame in (side.spend, side.allocation, side.ledger))
+    )
     return {
         "kpi_daily": _kpi_daily_from(facts, side, as_of_date, cfg),
         "kpi_merchant_daily": _kpi_merchant_daily_from(facts, side, as_of_date, cfg),
