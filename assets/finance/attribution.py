@@ -182,7 +182,10 @@ def attribute_orders_incremental(
     landed_since = (F.col("dt") > F.lit(previous_date)) & (F.col("dt") <= F.lit(D))
 
     changed_ids = _small(orders.filter(landed_since).select("order_id").distinct())
-    changed = paid_orders_as_of(orders.join(changed_ids, on="order_id", how="left_semi"), D, lookback_days)
+    # Materialized once: ranking the versions of the changed orders reads every version landed.
+    changed = paid_orders_as_of(
+        orders.join(changed_ids, on="order_id", how="left_semi"), D, lookback_days
+    ).localCheckpoint(eager=True)
     before = previous.filter(F.col("paid_date") >= F.lit(first_day)).select(
         *ORDER_FIELDS,
         "touch_event_id",
