@@ -23,6 +23,17 @@ def read_table(spark: SparkSession, path: str) -> DataFrame:
     return spark.read.format("delta").load(path)
 
 
+# A change set materialized by an incremental step is broadcast to its joins with a snapshot when
+# it has at most this many rows, so the snapshot side is never shuffled.
+BROADCAST_MAX_ROWS = 1_000_000
+
+
+def materialize_small(df: DataFrame) -> DataFrame:
+    """Materialize ``df`` (a day's change set) once; broadcast it to joins if it is small."""
+    df = df.localCheckpoint(eager=True)
+    return F.broadcast(df) if df.count() <= BROADCAST_MAX_ROWS else df
+
+
 def read_or_empty(spark: SparkSession, path: str, schema) -> DataFrame:
     """The table, or an empty frame of ``schema`` when nothing was written yet."""
     if table_exists(spark, path):

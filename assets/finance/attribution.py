@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 
 from assets.finance.asof import business_date, days, latest_orders, scope_start
 from assets.finance.schemas import ORDER_ATTRIBUTION_SCHEMA
+from assets.storage import materialize_small
 
 
 def paid_orders_as_of(orders: DataFrame, as_of_date: dt.date, lookback_days: int) -> DataFrame:
@@ -59,15 +60,6 @@ def _touch_order() -> tuple:
 
 # Paid dates of the last this-many days count as recent for a fresh touch lookup.
 FRESH_RECENT_DAYS = 2
-# A frame materialized by the incremental step is broadcast to joins when it has at most this many
-# rows (a day's new clicks, changed order ids): the snapshot side is then never shuffled.
-BROADCAST_MAX_ROWS = 1_000_000
-
-
-def _small(df: DataFrame) -> DataFrame:
-    """Materialize a frame built from one day's changes; broadcast it to joins if it is small."""
-    df = df.localCheckpoint(eager=True)
-    return F.broadcast(df) if df.count() <= BROADCAST_MAX_ROWS else df
 
 
 def _touch_columns(clicks: DataFrame) -> DataFrame:
@@ -181,7 +173,7 @@ def attribute_orders_incremental(
     first_day = scope_start(D, lookback_days)
     landed_since = (F.col("dt") > F.lit(previous_date)) & (F.col("dt") <= F.lit(D))
 
-    changed_ids = _small(orders.filter(landed_since).select("order_id").distinct())
+    changed_ids = materialize_small(orders.filter(landed_since).select("order_id").distinct())
     # Materialized once: ranking the versions of the changed orders reads every version landed.
     changed = paid_orders_as_of(
         orders.join(changed_ids, on="order_id", how="left_semi"), D, lookback_days
@@ -214,14 +206,14 @@ def attribute_orders_incremental(
     # new click falls in the window of (equi-join on user and product, the small side broadcast)
     # are ranked again; every other carried row passes through untouched.
     carried = kept.select(*ORDER_FIELDS, *TOUCH_FIELDS).unionByName(relabeled)
-    new_touches = _small(_touch_columns(clicks_as_of(traffic.filter(landed_since), D)))
+    new_touches = materialize_small(_touch_columns(clicks_as_of(traffic.filter(landed_since), D)))
     matches = (
         carried.select(*ORDER_FIELDS)
         .join(new_touches, on=_in_window(window_days))
         .select(*ORDER_FIELDS, *TOUCH_FIELDS)
         .localCheckpoint(eager=True)
     )
-    matched = _small(matches.select("order_id").distinct())
+    matched = materialize_small(matches.select("order_id").distinct())
     contested = carried.join(matched, on="order_id", how="left_semi").unionByName(matches)
     touched = carried.join(matched, on="order_id", how="left_anti").unionByName(_best_touch(contested))
 
@@ -236,7 +228,9 @@ def attribute_orders_incremental(
     older = fresh.filter(F.col("paid_date") < F.lit(recent_from))
     first_older = older.agg(F.min("paid_date")).first()[0]
     if first_older is not None:
-        keys = _small(older.select(F.col("user_id").alias("_u"), F.col("product_id").alias("_p")).distinct())
+        keys = materialize_small(
+            older.select(F.col("user_id").alias("_u"), F.col("product_id").alias("_p")).distinct()
+        )
         their_clicks = clicks_as_of(
             traffic.filter(F.col("dt") >= F.lit(first_older - dt.timedelta(days=window_days + 1))), D
         ).join(

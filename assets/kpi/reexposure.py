@@ -16,12 +16,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from assets.kpi.inputs import returns_as_of, snapshot, traffic_as_of
+from assets.storage import materialize_small
 
 REEXPOSURE_VALUES = ("none", "ad", "organic", "both")
-
-# The incremental run broadcasts the traffic landed since the previous snapshot (and the per-order
-# additions) when they have at most this many rows, so the carried orders are never shuffled.
-BROADCAST_MAX_ROWS = 1_000_000
 
 ORDER_REEXPOSURE_COLUMNS = (
     "order_id",
@@ -306,14 +303,11 @@ def compute_order_reexposure_incremental(
         )
         if first_paid_day_all is not None:  # the full computation's partition bound, kept literally
             landed = landed.filter(F.col("dt") >= F.lit(first_paid_day_all - dt.timedelta(days=1)))
-        new_events = _event_columns(landed).localCheckpoint(eager=True)
-        if new_events.count() <= BROADCAST_MAX_ROWS:
-            new_events = F.broadcast(new_events)  # the carried side is not shuffled
-        additions = _exposure_counts(
-            carried_orders.select(*_ORDER_COLUMNS), new_events, reexposure_window_days
-        ).localCheckpoint(eager=True)
-        if additions.count() <= BROADCAST_MAX_ROWS:
-            additions = F.broadcast(additions)
+        # broadcast when small: the carried side is not shuffled
+        new_events = materialize_small(_event_columns(landed))
+        additions = materialize_small(
+            _exposure_counts(carried_orders.select(*_ORDER_COLUMNS), new_events, reexposure_window_days)
+        )
     if additions is None:
         updated = carried_orders.withColumn("ad_exposures", F.lit(None).cast("long")).withColumn(
             "organic_exposures", F.lit(None).cast("long")

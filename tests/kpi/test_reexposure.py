@@ -11,7 +11,7 @@ from functools import reduce
 import pytest
 from pyspark.sql import functions as F
 
-import assets.kpi.reexposure as reexposure_module
+import assets.storage as storage_module
 from assets.kpi.reexposure import (
     ORDER_REEXPOSURE_COLUMNS,
     ORDER_REEXPOSURE_SCHEMA,
@@ -422,7 +422,7 @@ def test_incremental_equals_full_from_the_previous_full(spark, days_inputs, full
 
 def test_incremental_without_broadcast(spark, days_inputs, full_snapshots, monkeypatch):
     """Landed traffic and additions too large to broadcast: the plain joins give the same rows."""
-    monkeypatch.setattr(reexposure_module, "BROADCAST_MAX_ROWS", -1)
+    monkeypatch.setattr(storage_module, "BROADCAST_MAX_ROWS", -1)
     for day in DAYS[1:]:
         stored = _stored(spark, [full_snapshots[DAYS[DAYS.index(day) - 1]]])
         previous, frame = _incremental(days_inputs, stored, day)
