@@ -19,12 +19,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import multiprocessing
 import os
 import platform
 import shutil
 import sys
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -606,6 +608,21 @@ def write_plots(stem: Path, scale: str, days: list[DayFigures]) -> list[Path]:
 # --- the command ------------------------------------------------------------------------------
 
 
+def write_figures(stem: Path, days: list[DayFigures], report: dict) -> None:
+    """The CSV (one row per day and step) and JSON report of the days run so far."""
+    write_csv(stem.with_suffix(".csv"), csv_rows(report["scale"], report["orders_per_day"], days))
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _generate_records(landing: str, first: dt.date, last: dt.date, orders_per_day: int, seed: int) -> dict:
+    from pipelines.generate import generate_landing
+
+    summary = generate_landing(
+        Path(landing), first, last, orders_per_day=orders_per_day, seed=seed, faults=True
+    )
+    return summary.records
+
+
 def upstream_map(defs) -> dict[str, list[str]]:
     graph = defs.resolve_asset_graph()
     return {
@@ -646,15 +663,15 @@ def run_bench(
         records = json.loads(summary_file.read_text())["records"]
         log(f"reusing the landing zone in {roots.landing}")
     else:
-        from pipelines.generate import generate_landing
-
         log(f"generating {days} day(s) at {orders_per_day:,} orders/day into {roots.landing} ...")
         t0 = time.monotonic()
-        summary = generate_landing(
-            roots.landing, dates[0], dates[-1], orders_per_day=orders_per_day, seed=seed, faults=True
-        )
+        # In a child process: the generator's memory (GBs at L) goes back to the OS before the
+        # pipeline runs, so the peak measured during the days is the pipeline's.
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            records = pool.submit(
+                _generate_records, str(roots.landing), dates[0], dates[-1], orders_per_day, seed
+            ).result()
         generation_s = round(time.monotonic() - t0, 3)
-        records = summary.records
     landed = landed_records(records, day_keys)
     log(f"landed records: {landed['by_source']} ({generation_s if generation_s is not None else '-'}s)")
 
@@ -663,6 +680,17 @@ def run_bench(
 
     job, instance = daily_job_and_instance()
     upstream = upstream_map(defs)
+    stem = roots.out / f"bench_{scale}_{started_at.strftime('%Y%m%dT%H%M%SZ')}"
+    extra = {
+        "date": started_at.isoformat(timespec="seconds"),
+        "from": day_keys[0],
+        "days_requested": days,
+        "seed": seed,
+        "generated": not skip_generate,
+        "generation_s": generation_s,
+        "command": " ".join(sys.argv),
+        "roots": {k: str(v) for k, v in asdict(roots).items()},
+    }
     results: list[DayFigures] = []
     with PeakMemorySampler() as sampler:
         for day in dates:
@@ -679,30 +707,20 @@ def run_bench(
             )
             results.append(figures)
             log(format_day(figures))
+            # written after every day: a long run that is stopped keeps what it measured
+            report = report_json(
+                scale=scale,
+                orders_per_day=orders_per_day,
+                days=results,
+                landed=landed,
+                machine=machine,
+                extra=extra,
+            )
+            write_figures(stem, results, report)
             if not ok:
                 log(f"[{day}] stopping: later days build on this one. Run id {result.run_id}")
                 break
 
-    stem = roots.out / f"bench_{scale}_{started_at.strftime('%Y%m%dT%H%M%SZ')}"
-    write_csv(stem.with_suffix(".csv"), csv_rows(scale, orders_per_day, results))
-    report = report_json(
-        scale=scale,
-        orders_per_day=orders_per_day,
-        days=results,
-        landed=landed,
-        machine=machine,
-        extra={
-            "date": started_at.isoformat(timespec="seconds"),
-            "from": day_keys[0],
-            "days_requested": days,
-            "seed": seed,
-            "generated": not skip_generate,
-            "generation_s": generation_s,
-            "command": " ".join(sys.argv),
-            "roots": {k: str(v) for k, v in asdict(roots).items()},
-        },
-    )
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     log(format_summary(results))
     log(f"figures: {stem.with_suffix('.csv')}\n         {stem.with_suffix('.json')}")
     if plot:

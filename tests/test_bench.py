@@ -504,3 +504,51 @@ def test_printed_day_table_keeps_columns_aligned_with_blanks():
     assert kpi.split() == ["kpi_tables", "success", "30.0", "12", "0", "6.0", "4"]
     assert kpi[header.index("rows_out") : header.index("rows_out") + 8].strip() == "12"
     assert "GE checks 8.0s (20.0% of the day)" in lines[-1] and "1,024 MB" in lines[-1]
+
+
+def test_run_bench_generates_in_a_child_and_keeps_the_figures_of_a_stopped_run(tmp_path, monkeypatch):
+    """run_bench end to end without Spark: the landing zone is generated (in a child process), each
+    day goes through ``run_day``, and the CSV/JSON are on disk after every day, so a run that stops
+    (here: day 2 fails) keeps the figures of the days it ran."""
+    import dagster as dg
+
+    from pipelines import bench
+
+    @dg.asset(partitions_def=dg.DailyPartitionsDefinition(start_date="2026-11-01"))
+    def landed():
+        return dg.MaterializeResult(metadata={"rows": 3})
+
+    instance = dg.DagsterInstance.ephemeral()
+    ran = []
+
+    on_disk_before = {}
+
+    def fake_run_day(job, inst, day, log=print):
+        ran.append(day)
+        on_disk_before[day] = [
+            [d["dt"] for d in json.loads(f.read_text())["days"]] for f in tmp_path.glob("bench_S_*.json")
+        ]
+        result = dg.materialize([landed], instance=inst, partition_key=day.isoformat())
+        return day != dt.date(2026, 11, 2), result
+
+    monkeypatch.setattr(cli, "daily_job_and_instance", lambda: (None, instance))
+    monkeypatch.setattr(cli, "run_day", fake_run_day)
+    for key in ("ONETRACK_LANDING_DIR", "ONETRACK_WAREHOUSE_DIR", "ONETRACK_SETTLEMENT_DIR", "DAGSTER_HOME"):
+        monkeypatch.setenv(key, os.environ.get(key, ""))  # run_bench points them at tmp_path
+    lines = []
+    code = bench.run_bench(
+        scale="S", orders_per_day=20, start=dt.date(2026, 11, 1), days=3, out=tmp_path, log=lines.append
+    )
+    assert code == 1
+    assert ran == [dt.date(2026, 11, 1), dt.date(2026, 11, 2)]  # stopped after the failed day
+    # day 1's figures were on disk before day 2 ran (a killed run keeps them)
+    assert on_disk_before == {dt.date(2026, 11, 1): [], dt.date(2026, 11, 2): [["2026-11-01"]]}
+    assert (tmp_path / "landing" / "_generator" / "summary.json").exists()
+    (report_file,) = tmp_path.glob("bench_S_*.json")
+    report = json.loads(report_file.read_text())
+    assert [d["dt"] for d in report["days"]] == ["2026-11-01", "2026-11-02"]
+    assert [d["ok"] for d in report["days"]] == [True, False]
+    assert report["landed_records"]["by_source"]["orders"] > 0
+    assert report["generation_s"] is not None
+    with report_file.with_suffix(".csv").open() as f:
+        assert {r["dt"] for r in csv.DictReader(f)} == {"2026-11-01", "2026-11-02"}
