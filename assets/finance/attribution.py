@@ -93,9 +93,17 @@ def _best_touch(candidates: DataFrame) -> DataFrame:
 
 
 def _touch_orders(paid: DataFrame, clicks: DataFrame, window_days: int) -> DataFrame:
-    """Paid orders (ORDER_FIELDS) with their last click in the window, or null touch fields."""
-    touched = paid.select(*ORDER_FIELDS).join(_touch_columns(clicks), on=_in_window(window_days), how="left")
-    return _best_touch(touched).select(*ORDER_FIELDS, *TOUCH_FIELDS)
+    """Paid orders (ORDER_FIELDS) with their last click in the window, or null touch fields.
+
+    The orders meet the clicks in an inner join (so a broadcast ``paid``, see
+    :func:`assets.storage.materialize_small`, is the build side and the clicks are only
+    scanned, not shuffled); the best touch per matched order then goes back onto the orders.
+    """
+    orders = paid.select(*ORDER_FIELDS)
+    best = _best_touch(orders.join(_touch_columns(clicks), on=_in_window(window_days), how="inner"))
+    return orders.join(best.select("order_id", *TOUCH_FIELDS), on="order_id", how="left").select(
+        *ORDER_FIELDS, *TOUCH_FIELDS
+    )
 
 
 def _attribution_rows(touched: DataFrame, as_of_date: dt.date) -> DataFrame:
@@ -220,7 +228,7 @@ def attribute_orders_incremental(
     # Fresh lookups: recent orders read the last landing partitions; the few older ones (a late
     # version, a changed product) read back to their window, only for their own user/product.
     recent_from = D - dt.timedelta(days=FRESH_RECENT_DAYS)
-    recent = fresh.filter(F.col("paid_date") >= F.lit(recent_from))
+    recent = materialize_small(fresh.filter(F.col("paid_date") >= F.lit(recent_from)))
     clicks = clicks_as_of(
         traffic.filter(F.col("dt") >= F.lit(recent_from - dt.timedelta(days=window_days + 1))), D
     )
@@ -236,5 +244,5 @@ def attribute_orders_incremental(
         ).join(
             keys, on=(F.col("user_id") == F.col("_u")) & (F.col("product_id") == F.col("_p")), how="left_semi"
         )
-        touched = touched.unionByName(_touch_orders(older, their_clicks, window_days))
+        touched = touched.unionByName(_touch_orders(materialize_small(older), their_clicks, window_days))
     return _attribution_rows(touched, D)

@@ -32,10 +32,10 @@ from assets.kpi.metrics import KPI_TABLE_KEYS, KpiInputs, cohort_order_facts, co
 from assets.kpi.reexposure import (
     ORDER_REEXPOSURE_SCHEMA,
     compute_order_reexposure_incremental,
-    previous_snapshot_date,
+    usable_base,
 )
 from assets.metadata import delta_metadata, preview
-from assets.storage import partition_settings, read_or_empty, read_table, replace_partition
+from assets.storage import incremental_base, read_or_empty, read_table, replace_partition
 from pipelines.config import OnetrackConfig
 from pipelines.partitions import daily_partitions, partition_date
 from pipelines.resources import OnetrackSettings, SparkResource
@@ -122,9 +122,7 @@ def order_reexposure(context: AssetExecutionContext, spark: SparkResource, setti
         "ledger_lookback_days": cfg.ledger_lookback_days,
         "attribution_window_days": cfg.attribution_window_days,
     }
-    previous = previous_snapshot_date(stored, attribution, day)
-    if previous is not None and partition_settings(session, path, {"as_of": previous}) != settings_now:
-        previous = None
+    previous = usable_base(attribution, incremental_base(session, path, day, settings_now))
     frame = compute_order_reexposure_incremental(
         attribution,
         read_or_empty(session, cfg.table_path("silver", "returns"), SILVER_SCHEMAS["returns"]),

@@ -175,18 +175,52 @@ def compute_order_reexposure(
     return _finish(_with_counts(orders, counts), as_of_date)
 
 
-def previous_snapshot_date(
-    stored_reexposure: DataFrame, order_attribution: DataFrame, as_of_date: dt.date
-) -> dt.date | None:
-    """The snapshot a run for D can start from: the latest ``as_of < D`` of the stored
-    ``gold/order_reexposure``, provided ``finance/order_attribution`` has that snapshot too;
-    None (= recompute from scratch) otherwise. Never D itself, so re-running D is idempotent."""
-    previous = stored_reexposure.filter(F.col("as_of") < F.lit(as_of_date)).agg(F.max("as_of")).first()[0]
-    if previous is None:
+def usable_base(order_attribution: DataFrame, candidate: dt.date | None) -> dt.date | None:
+    """``candidate`` (the stored snapshot a run would build on, from
+    :func:`assets.storage.incremental_base`) if ``finance/order_attribution`` still has its
+    snapshot of that date, which the incremental computation compares with; else None
+    (= recompute from scratch)."""
+    if candidate is None:
         return None
-    if order_attribution.filter(F.col("as_of") == F.lit(previous)).limit(1).count() == 0:
+    if order_attribution.filter(F.col("as_of") == F.lit(candidate)).limit(1).count() == 0:
         return None
-    return previous
+    return candidate
+
+
+# Orders paid on the last this-many days count as recent when recomputed: their events can only
+# be in the last landing partitions.
+RECOMPUTE_RECENT_DAYS = 2
+
+
+def _counts_by_payment_age(
+    orders: DataFrame, silver_traffic: DataFrame, as_of_date: dt.date, reexposure_window_days: int
+) -> DataFrame:
+    """:func:`_exposure_counts` of ``orders`` against the traffic landed by D, in two groups.
+
+    The orders paid recently (most of a day's recomputation: the day's new orders) meet only the
+    landing partitions from a day before their earliest payment; the few older ones (a late
+    version, a changed return cut) meet the partitions back to their own earliest payment. Each
+    group is materialized and broadcast when small, so the traffic is scanned, not shuffled.
+    The groups hold different orders, so their counts are simply put together.
+    """
+    recent_from = as_of_date - dt.timedelta(days=RECOMPUTE_RECENT_DAYS)
+    parts = []
+    for group in (
+        orders.filter(F.col("paid_date") >= F.lit(recent_from)),
+        orders.filter(F.col("paid_date") < F.lit(recent_from)),
+    ):
+        group = materialize_small(group)
+        first_paid_micros, first_paid_day = group.agg(
+            F.min(F.unix_micros("paid_at")), F.min("paid_date")
+        ).first()
+        if first_paid_micros is None:  # no order in the group: no traffic scan
+            continue
+        events = _bounded_traffic(silver_traffic, as_of_date, first_paid_micros, first_paid_day)
+        parts.append(_exposure_counts(group, events, reexposure_window_days))
+    if not parts:
+        no_events = _event_columns(silver_traffic).filter(F.lit(False))
+        return _exposure_counts(orders, no_events, reexposure_window_days)
+    return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
 
 
 def compute_order_reexposure_incremental(
@@ -199,7 +233,7 @@ def compute_order_reexposure_incremental(
     reexposure_window_days: int = 7,
 ) -> DataFrame:
     """The rows of :func:`compute_order_reexposure` for D, from the stored snapshot ``as_of = previous``
-    (from :func:`previous_snapshot_date`; None: computed from scratch).
+    (from :func:`usable_base`; None: computed from scratch).
 
     An order of the D snapshot is *carried* when the previous snapshot has it, its user, SPU, unit
     price and paid_at are those of the attribution snapshot ``as_of = previous``, and its return
@@ -262,28 +296,17 @@ def compute_order_reexposure_incremental(
         .localCheckpoint(eager=True)
     )
     # One tiny aggregate: the traffic bound of the full computation (earliest paid date of the
-    # snapshot), that of the orders to recompute, and the earliest payment among carried orders.
-    recompute_flag = ~F.col("_carried")
-    first_paid_day_all, first_paid_micros, first_paid_day, first_carried_micros = classified.agg(
+    # snapshot) and the earliest payment among carried orders.
+    first_paid_day_all, first_carried_micros = classified.agg(
         F.min("paid_date"),
-        F.min(F.when(recompute_flag, F.unix_micros("paid_at"))),
-        F.min(F.when(recompute_flag, F.col("paid_date"))),
         F.min(F.when(F.col("_carried"), F.unix_micros("paid_at"))),
     ).first()
 
     # Orders to recompute: exactly the full computation, on these orders only.
-    recompute = classified.filter(recompute_flag).select(*_ORDER_COLUMNS)
-    if first_paid_micros is None:  # nothing to recompute: no traffic scan at all
-        recompute_counts = _exposure_counts(
-            recompute, _event_columns(silver_traffic).filter(F.lit(False)), reexposure_window_days
-        )
-    else:
-        recompute_counts = _exposure_counts(
-            recompute,
-            _bounded_traffic(silver_traffic, as_of_date, first_paid_micros, first_paid_day),
-            reexposure_window_days,
-        )
-    recomputed = _with_counts(recompute, recompute_counts)
+    recompute = classified.filter(~F.col("_carried")).select(*_ORDER_COLUMNS)
+    recomputed = _with_counts(
+        recompute, _counts_by_payment_age(recompute, silver_traffic, as_of_date, reexposure_window_days)
+    )
 
     # Carried orders: stored counts + qualifying events landed in (previous, D]. The work is
     # proportional to those events and the orders they match, not to the carried set: the new

@@ -17,7 +17,7 @@ from assets.kpi.reexposure import (
     ORDER_REEXPOSURE_SCHEMA,
     compute_order_reexposure,
     compute_order_reexposure_incremental,
-    previous_snapshot_date,
+    usable_base,
 )
 from assets.storage import read_or_empty, read_table, replace_partition
 from tests.kpi import builders as b
@@ -305,7 +305,9 @@ def _full(days_inputs, day: str):
 def _incremental(days_inputs, stored, day: str, attribution=None):
     base, silver_returns, traffic = days_inputs
     attribution = base if attribution is None else attribution
-    previous = previous_snapshot_date(stored, attribution, b.day(day))
+    # the latest stored snapshot before D (what assets.storage.incremental_base picks from a table)
+    latest = stored.filter(F.col("as_of") < F.lit(b.day(day))).agg(F.max("as_of")).first()[0]
+    previous = usable_base(attribution, latest)
     frame = compute_order_reexposure_incremental(
         attribution, silver_returns, traffic, stored, b.day(day), previous, reexposure_window_days=WINDOW
     )
@@ -444,7 +446,7 @@ def test_no_previous_attribution_snapshot_means_full_recompute(spark, days_input
     previous, frame = _incremental(days_inputs, stored, DAYS[3], attribution=attribution)
     assert previous is None  # 12-05 is the latest stored, but its attribution snapshot is gone
     assert_same_rows(frame, full_snapshots[DAYS[3]])
-    assert previous_snapshot_date(stored.limit(0), days_inputs[0], b.day(DAYS[3])) is None
+    assert usable_base(days_inputs[0], None) is None
 
 
 def test_carried_orders_keep_their_stored_counts(spark, days_inputs, full_snapshots):
