@@ -272,24 +272,34 @@ def summarize(days: list[DayFigures]) -> dict:
 # --- peak memory of the process tree -----------------------------------------------------------
 
 
-def _read_stat(proc: Path, pid: str) -> tuple[int, int] | None:
-    """``(ppid, rss_pages)`` of a process from ``/proc/<pid>/stat``; None if it has gone."""
+# proc(5) task flag: forked and has not exec'd yet.
+PF_FORKNOEXEC = 0x40
+
+
+def _read_stat(proc: Path, pid: str) -> tuple[int, int, int, int] | None:
+    """``(ppid, flags, vsize, rss_pages)`` from ``/proc/<pid>/stat``; None if it has gone."""
     try:
         text = (proc / pid / "stat").read_text()
     except OSError:
         return None
     fields = text.rpartition(")")[2].split()  # the command name may hold spaces and parentheses
-    return int(fields[1]), int(fields[21])
+    return int(fields[1]), int(fields[6]), int(fields[20]), int(fields[21])
 
 
 def tree_rss_bytes(root_pid: int, proc: str | Path = "/proc", page_size: int | None = None) -> int | None:
-    """Resident memory of ``root_pid`` and all its descendants, in bytes (None without ``/proc``)."""
+    """Resident memory of ``root_pid`` and all its descendants, in bytes (None without ``/proc``).
+
+    A child caught between fork and exec with its parent's address space (same virtual size) is
+    not counted: the JVM starts helper processes that way (Hadoop's local file system runs shell
+    commands), and for that instant the child reports the whole JVM's resident set as its own,
+    which would count the JVM twice.
+    """
     proc = Path(proc)
     if not proc.is_dir():
         return None
     page_size = page_size or os.sysconf("SC_PAGE_SIZE")
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+    stats: dict[int, tuple[int, int, int, int]] = {}
     for entry in os.scandir(proc):
         if not entry.name.isdigit():
             continue
@@ -298,16 +308,22 @@ def tree_rss_bytes(root_pid: int, proc: str | Path = "/proc", page_size: int | N
             continue
         pid = int(entry.name)
         children.setdefault(stat[0], []).append(pid)
-        rss[pid] = stat[1]
-    if root_pid not in rss:
+        stats[pid] = stat
+    if root_pid not in stats:
         return None
+
+    def shares_parent_memory(pid: int) -> bool:
+        ppid, flags, vsize, _ = stats[pid]
+        return bool(flags & PF_FORKNOEXEC) and ppid in stats and stats[ppid][2] == vsize
+
     total, todo, seen = 0, [root_pid], set()
     while todo:
         pid = todo.pop()
         if pid in seen:
             continue
         seen.add(pid)
-        total += rss.get(pid, 0)
+        if pid == root_pid or not shares_parent_memory(pid):
+            total += stats[pid][3]
         todo.extend(children.get(pid, []))
     return total * page_size
 

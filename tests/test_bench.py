@@ -251,9 +251,12 @@ def test_event_records_from_dagster_entries():
     ]
 
 
-def _stat(pid, comm, ppid, rss_pages):
-    # fields after "(comm)": state, ppid, 19 more, rss (field 24 of proc(5)), then the rest
-    return " ".join([f"{pid} ({comm})", "S", str(ppid), *["0"] * 19, str(rss_pages), *["0"] * 5]) + "\n"
+def _stat(pid, comm, ppid, rss_pages, flags=0x400000, vsize=None):
+    # fields after "(comm)": state, ppid, pgrp, session, tty, tpgid, flags (field 9 of proc(5)),
+    # 13 more, vsize (23), rss (24), then the rest
+    vsize = 1000 * pid if vsize is None else vsize
+    middle = [str(ppid), "0", "0", "0", "0", str(flags), *["0"] * 13, str(vsize), str(rss_pages)]
+    return " ".join([f"{pid} ({comm})", "S", *middle, *["0"] * 5]) + "\n"
 
 
 def test_tree_rss_sums_the_process_and_its_descendants(tmp_path):
@@ -267,6 +270,22 @@ def test_tree_rss_sums_the_process_and_its_descendants(tmp_path):
     assert tree_rss_bytes(11, proc=tmp_path, page_size=4096) == (50 + 25) * 4096
     assert tree_rss_bytes(77, proc=tmp_path, page_size=4096) is None
     assert tree_rss_bytes(10, proc=tmp_path / "missing") is None
+
+
+def test_tree_rss_does_not_count_a_child_caught_between_fork_and_exec(tmp_path):
+    """The JVM spawning a helper: for an instant the child (not exec'd yet, same address space)
+    reports the JVM's whole resident set. A forked child that has its own address space counts."""
+    tree = {
+        10: ("python", 1, 100, 0x400000, 5_000),
+        11: ("java", 10, 1_000, 0x400000, 9_000),
+        12: ("Thread-4", 11, 1_000, 0x400040, 9_000),  # forked, no exec yet, same vsize: the JVM itself
+        13: ("python", 11, 30, 0x400000, 700),  # a worker daemon
+        14: ("python", 13, 30, 0x400040, 800),  # forked from it without exec, own address space now
+    }
+    for pid, (comm, ppid, rss, flags, vsize) in tree.items():
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(_stat(pid, comm, ppid, rss, flags, vsize))
+    assert tree_rss_bytes(10, proc=tmp_path, page_size=1) == 100 + 1_000 + 30 + 30
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
