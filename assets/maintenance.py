@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
+from assets.storage import hadoop_path
+
 # Delta's own default retention: versions of the last 7 days stay readable (time travel, and the
 # source versions that settlement manifests name).
 DEFAULT_RETAIN_HOURS = 168
@@ -21,9 +23,7 @@ DEFAULT_RETAIN_HOURS = 168
 def warehouse_tables(spark: SparkSession, warehouse_dir: str) -> list[str]:
     """Paths of the Delta tables ``<warehouse>/<layer>/<table>``, through Hadoop's FileSystem
     (local, s3a, hdfs alike), sorted."""
-    jvm = spark.sparkContext._jvm
-    root = jvm.org.apache.hadoop.fs.Path(warehouse_dir)
-    fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, root = hadoop_path(spark, warehouse_dir)
     if not fs.exists(root):
         return []
     tables = []
@@ -32,7 +32,7 @@ def warehouse_tables(spark: SparkSession, warehouse_dir: str) -> list[str]:
             continue
         for table in fs.listStatus(layer.getPath()):
             path = table.getPath()
-            if table.isDirectory() and fs.exists(jvm.org.apache.hadoop.fs.Path(path, "_delta_log")):
+            if table.isDirectory() and fs.exists(path.suffix("/_delta_log")):
                 tables.append(path.toString())
     return sorted(tables)
 

@@ -10,6 +10,12 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 
+def hadoop_path(spark: SparkSession, path: str):
+    """(Hadoop ``FileSystem``, ``Path``) of ``path`` through the JVM gateway: local, s3a, hdfs alike."""
+    hpath = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
+
+
 def table_exists(spark: SparkSession, path: str) -> bool:
     from delta.tables import DeltaTable
 

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from assets.ingest.contracts import SourceContract
+from assets.storage import hadoop_path
 
 BRONZE_SCHEMA = T.StructType(
     [
@@ -51,10 +52,7 @@ class LandingFile:
 
 def list_landing_files(spark: SparkSession, landing_dir: str, source: str, day: dt.date) -> list[LandingFile]:
     """Files of one landing folder, sorted by name, through Hadoop's FileSystem (local, s3a, hdfs)."""
-    jvm = spark.sparkContext._jvm
-    folder = f"{landing_dir}/{source}/dt={day.isoformat()}"
-    path = jvm.org.apache.hadoop.fs.Path(folder)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, path = hadoop_path(spark, f"{landing_dir}/{source}/dt={day.isoformat()}")
     if not fs.exists(path):
         return []
     out = []
