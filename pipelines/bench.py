@@ -289,10 +289,10 @@ def _read_stat(proc: Path, pid: str) -> tuple[int, int, int, int] | None:
 def tree_rss_bytes(root_pid: int, proc: str | Path = "/proc", page_size: int | None = None) -> int | None:
     """Resident memory of ``root_pid`` and all its descendants, in bytes (None without ``/proc``).
 
-    A child caught between fork and exec with its parent's address space (same virtual size) is
-    not counted: the JVM starts helper processes that way (Hadoop's local file system runs shell
-    commands), and for that instant the child reports the whole JVM's resident set as its own,
-    which would count the JVM twice.
+    A child caught between fork and exec with its parent's address space (the same virtual size,
+    within 1 %) is not counted: the JVM starts helper processes that way (Hadoop's local file
+    system runs shell commands), and for that instant the child reports the whole JVM's resident
+    set as its own, which would count the JVM twice.
     """
     proc = Path(proc)
     if not proc.is_dir():
@@ -313,8 +313,12 @@ def tree_rss_bytes(root_pid: int, proc: str | Path = "/proc", page_size: int | N
         return None
 
     def shares_parent_memory(pid: int) -> bool:
+        # The parent's size is read a moment apart from the child's and a JVM's moves all the
+        # time: "same" is within 1 %.
         ppid, flags, vsize, _ = stats[pid]
-        return bool(flags & PF_FORKNOEXEC) and ppid in stats and stats[ppid][2] == vsize
+        if not flags & PF_FORKNOEXEC or ppid not in stats:
+            return False
+        return abs(stats[ppid][2] - vsize) <= stats[ppid][2] // 100
 
     total, todo, seen = 0, [root_pid], set()
     while todo:

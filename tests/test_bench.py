@@ -279,6 +279,7 @@ def test_tree_rss_does_not_count_a_child_caught_between_fork_and_exec(tmp_path):
         10: ("python", 1, 100, 0x400000, 5_000),
         11: ("java", 10, 1_000, 0x400000, 9_000),
         12: ("Thread-4", 11, 1_000, 0x400040, 9_000),  # forked, no exec yet, same vsize: the JVM itself
+        15: ("Thread-5", 11, 1_000, 0x400040, 9_050),  # the same, the JVM's size read a moment apart
         13: ("python", 11, 30, 0x400000, 700),  # a worker daemon
         14: ("python", 13, 30, 0x400040, 800),  # forked from it without exec, own address space now
     }
