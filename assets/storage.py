@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
+from urllib.parse import unquote
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -28,6 +30,11 @@ def table_exists(spark: SparkSession, path: str) -> bool:
 def read_table(spark: SparkSession, path: str) -> DataFrame:
     return spark.read.format("delta").load(path)
 
+
+# A record cannot land more than this many days before it happened (its own time: an order's
+# updated_at or paid_at, a spend row's stat_date, an event's event_time): the bound by which
+# windowed reads prune landing partitions (docs/DESIGN.md).
+LANDING_SLACK_DAYS = 1
 
 # A change set materialized by an incremental step is broadcast to its joins with a snapshot when
 # it has at most this many rows, so the snapshot side is never shuffled.
@@ -111,11 +118,32 @@ def incremental_base(spark: SparkSession, path: str, day: dt.date, settings: dic
     return previous
 
 
+def partition_values(spark: SparkSession, path: str, column: str) -> set[str] | None:
+    """The values of partition ``column`` in the Delta table's current files, read from its
+    transaction log (the file list), not from the data; None if a file's path does not show the
+    value (a layout without ``column=value`` directories)."""
+    pattern = re.compile(rf"(?:^|/){re.escape(column)}=([^/]+)/")
+    values = set()
+    for file in read_table(spark, path).inputFiles():
+        found = pattern.search(file)
+        if found is None:
+            return None
+        values.add(unquote(found.group(1)))
+    return values
+
+
 def latest_partition_before(spark: SparkSession, path: str, column: str, value) -> object | None:
     """The greatest value of partition ``column`` below ``value`` in the table (None if none, or
-    no table): e.g. the latest snapshot date before D of a table partitioned by ``as_of``."""
+    no table): e.g. the latest snapshot date before D of a table partitioned by ``as_of``.
+
+    For a date, from the table's file list (:func:`partition_values`): scanning the column
+    would read every row of every snapshot, a cost that grows with history."""
     if not table_exists(spark, path):
         return None
+    listed = partition_values(spark, path, column) if type(value) is dt.date else None
+    if listed is not None:
+        earlier = [d for d in (dt.date.fromisoformat(v) for v in listed) if d < value]
+        return max(earlier, default=None)
     return read_table(spark, path).filter(F.col(column) < F.lit(value)).agg(F.max(column)).first()[0]
 
 

@@ -35,3 +35,24 @@ def test_a_snapshot_is_built_on_only_if_written_with_the_same_settings(spark, tm
     replace_partition(_snapshot(spark, D2), path, {"as_of": D2})
     assert partition_settings(spark, path, {"as_of": D2}) is None
     assert incremental_base(spark, path, D3, three) is None
+
+
+def test_latest_partition_before_comes_from_the_current_files_of_the_log(spark, tmp_path):
+    """The latest snapshot before D is read from the table's file list (not by scanning every
+    snapshot), and reflects the table as it is now: a partition deleted since does not count."""
+    from delta.tables import DeltaTable
+
+    from assets.storage import latest_partition_before, partition_values
+
+    path = str(tmp_path / "listed")
+    assert latest_partition_before(spark, path, "as_of", D3) is None  # no table yet
+    for day in (D1, D2, D3):
+        replace_partition(_snapshot(spark, day), path, {"as_of": day})
+    assert partition_values(spark, path, "as_of") == {D1.isoformat(), D2.isoformat(), D3.isoformat()}
+    assert latest_partition_before(spark, path, "as_of", D3) == D2
+    assert latest_partition_before(spark, path, "as_of", dt.date(2026, 12, 1)) == D3
+    assert latest_partition_before(spark, path, "as_of", D1) is None
+
+    DeltaTable.forPath(spark, path).delete(f"as_of = DATE'{D2.isoformat()}'")
+    assert partition_values(spark, path, "as_of") == {D1.isoformat(), D3.isoformat()}
+    assert latest_partition_before(spark, path, "as_of", D3) == D1

@@ -13,7 +13,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from assets.finance.schemas import MONEY
-from assets.storage import RESTATEMENT_ORDER, VERSION_ORDER, as_of, latest_version
+from assets.storage import LANDING_SLACK_DAYS, RESTATEMENT_ORDER, VERSION_ORDER, as_of, latest_version
 
 FEN = "decimal(38,0)"
 
@@ -59,7 +59,12 @@ def campaign_day_spend(
     """
     in_scope = F.col("stat_date") <= F.lit(as_of_date)
     if first_stat_date is not None:
+        # a row cannot land more than a day before its stat_date: older landing partitions are
+        # not read, so the scan stays within the scope as history grows
         in_scope = in_scope & (F.col("stat_date") >= F.lit(first_stat_date))
+        ad_spend = ad_spend.filter(
+            F.col("dt") >= F.lit(first_stat_date - dt.timedelta(days=LANDING_SLACK_DAYS))
+        )
     # stat_date is part of the restatement key, so filtering before ranking keeps the same rows
     # and the ranking only sorts the scope's rows, not every row of the history.
     hourly = latest_version(

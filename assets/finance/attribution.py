@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from assets.finance.asof import business_date, days, latest_orders, scope_start
 from assets.finance.schemas import ORDER_ATTRIBUTION_SCHEMA
-from assets.storage import materialize_small
+from assets.storage import LANDING_SLACK_DAYS, materialize_small
 
 
 def paid_orders_as_of(orders: DataFrame, as_of_date: dt.date, lookback_days: int) -> DataFrame:
@@ -142,6 +142,43 @@ def attribute_orders(
     return _attribution_rows(_touch_orders(paid, clicks, window_days), as_of_date)
 
 
+def versions_that_can_win(
+    orders: DataFrame, newest: DataFrame, first_new_landing: dt.date, as_of_date: dt.date
+) -> DataFrame:
+    """The versions, landed by D, of the orders of ``newest`` (``order_id``, ``_newest`` = the
+    greatest ``updated_at`` among the order's versions landed in ``[first_new_landing, D]``) that
+    can be its latest version as of D.
+
+    A version that beats the newest one has an ``updated_at`` at least as late, and a record
+    cannot land more than a day before it happened (``LANDING_SLACK_DAYS``): so it landed on or
+    after that business day less a day. Only those landing partitions are read, not every version
+    of the history. Orders whose newest version is recent (most: the day's new orders and status
+    changes) read the last partitions; the few others (a late version of an old order) read back
+    to their own bound, only for their own ids. The versions landed since ``first_new_landing``
+    are always read (a version stamped in the future would otherwise escape its own bound).
+    """
+    recent_from = as_of_date - dt.timedelta(days=FRESH_RECENT_DAYS)
+    first_landing = F.least(
+        F.date_sub(business_date(F.col("_newest")), LANDING_SLACK_DAYS), F.lit(first_new_landing)
+    )
+    parts = []
+    for group in (
+        newest.filter(business_date(F.col("_newest")) >= F.lit(recent_from)),
+        newest.filter(business_date(F.col("_newest")) < F.lit(recent_from)),
+    ):
+        earliest = group.agg(F.min(first_landing)).first()[0]
+        if earliest is None:
+            continue
+        parts.append(
+            orders.filter((F.col("dt") >= F.lit(earliest)) & (F.col("dt") <= F.lit(as_of_date))).join(
+                group.select("order_id"), on="order_id", how="left_semi"
+            )
+        )
+    if not parts:
+        return orders.filter(F.lit(False))
+    return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+
+
 def attribute_orders_incremental(
     orders: DataFrame,
     traffic: DataFrame,
@@ -181,11 +218,13 @@ def attribute_orders_incremental(
     first_day = scope_start(D, lookback_days)
     landed_since = (F.col("dt") > F.lit(previous_date)) & (F.col("dt") <= F.lit(D))
 
-    changed_ids = materialize_small(orders.filter(landed_since).select("order_id").distinct())
-    # Materialized once: ranking the versions of the changed orders reads every version landed.
-    changed = paid_orders_as_of(
-        orders.join(changed_ids, on="order_id", how="left_semi"), D, lookback_days
-    ).localCheckpoint(eager=True)
+    newest = materialize_small(
+        orders.filter(landed_since).groupBy("order_id").agg(F.max("updated_at").alias("_newest"))
+    )
+    changed_ids = newest.select("order_id")
+    # Materialized once: the latest version of each changed order, from the versions that can win.
+    candidates = versions_that_can_win(orders, newest, previous_date + dt.timedelta(days=1), D)
+    changed = paid_orders_as_of(candidates, D, lookback_days).localCheckpoint(eager=True)
     before = previous.filter(F.col("paid_date") >= F.lit(first_day)).select(
         *ORDER_FIELDS,
         "touch_event_id",

@@ -133,7 +133,7 @@ def order_reexposure(context: AssetExecutionContext, spark: SparkResource, setti
         reexposure_window_days=cfg.reexposure_window_days,
     )
     version = replace_partition(frame, path, {"as_of": day}, settings=settings_now)
-    written = _snapshot(session, path, day).cache()
+    written = _snapshot(session, path, day)  # not cached: see finance/order_attribution
     by_class = {
         row["reexposure"]: int(row["count"]) for row in written.groupBy("reexposure").count().collect()
     }
@@ -154,7 +154,6 @@ def order_reexposure(context: AssetExecutionContext, spark: SparkResource, setti
         validations_root=validations_dir(cfg.warehouse_dir),
         partition=context.partition_key,
     )
-    written.unpersist()
 
 
 def _trend_markdown(kpi_daily: DataFrame) -> MetadataValue:

@@ -11,11 +11,23 @@ import datetime as dt
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from assets.storage import RESTATEMENT_ORDER, VERSION_ORDER, as_of, latest_version
+from assets.storage import LANDING_SLACK_DAYS, RESTATEMENT_ORDER, VERSION_ORDER, as_of, latest_version
 
 
-def returns_as_of(silver_returns: DataFrame, as_of_date: dt.date) -> DataFrame:
-    """Latest version of every return known as of ``D`` (any status, any type)."""
+def returns_as_of(
+    silver_returns: DataFrame, as_of_date: dt.date, first_paid_date: dt.date | None = None
+) -> DataFrame:
+    """Latest version of every return known as of ``D`` (any status, any type).
+
+    With ``first_paid_date``: only the returns of orders paid on or after it are needed. Every
+    version of such a return happened after the payment, and a record cannot land more than a
+    day before it happened, so the landing partitions before that day less a day are not read
+    (the scan stays within the window as history grows).
+    """
+    if first_paid_date is not None:
+        silver_returns = silver_returns.filter(
+            F.col("dt") >= F.lit(first_paid_date - dt.timedelta(days=LANDING_SLACK_DAYS))
+        )
     return latest_version(as_of(silver_returns, as_of_date), ["return_id"], VERSION_ORDER)
 
 
@@ -27,7 +39,11 @@ def ad_spend_as_of(
     the filter goes before the ranking: same rows, and only the window's rows are sorted."""
     rows = as_of(silver_ad_spend, as_of_date)
     if first_stat_date is not None:
-        rows = rows.filter(F.col("stat_date") >= F.lit(first_stat_date))
+        # a row cannot land more than a day before its stat_date: older partitions are not read
+        rows = rows.filter(
+            (F.col("stat_date") >= F.lit(first_stat_date))
+            & (F.col("dt") >= F.lit(first_stat_date - dt.timedelta(days=LANDING_SLACK_DAYS)))
+        )
     return latest_version(rows, ["stat_date", "stat_hour", "campaign_id"], RESTATEMENT_ORDER)
 
 

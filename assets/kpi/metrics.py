@@ -27,6 +27,7 @@ from pyspark.sql.types import (
 )
 
 from assets.kpi.inputs import ad_spend_as_of, ledger_as_of, returns_as_of, snapshot
+from assets.storage import materialize_small
 from pipelines.config import OnetrackConfig
 
 MONEY = DecimalType(18, 2)
@@ -215,17 +216,20 @@ def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConf
         )
     orders = snapshot(inputs.order_attribution, as_of_date).filter(_in_window("paid_date", as_of_date, cfg))
 
+    # The window's orders are the big side (30 days of them): the returns, their figures per order
+    # and the re-exposed orders are materialized and broadcast when small, so the orders are
+    # scanned once and not shuffled. (An order without a re-exposure row is "none" below, so only
+    # the others are joined.)
     settlement_end = F.col("paid_at") + F.make_dt_interval(days=F.lit(cfg.settlement_window_days))
     is_refunded = F.col("status") == "refunded"
+    returns = materialize_small(
+        returns_as_of(inputs.returns, as_of_date, restatement_window(as_of_date, cfg)[0]).select(
+            "return_id", "order_id", "status", "reason_code", "refunded_at", "refund_amount"
+        )
+    )
     return_figures = (
         orders.select("order_id", "paid_at")
-        .join(
-            returns_as_of(inputs.returns, as_of_date).select(
-                "return_id", "order_id", "status", "reason_code", "refunded_at", "refund_amount"
-            ),
-            on="order_id",
-            how="inner",
-        )
+        .join(returns, on="order_id", how="inner")
         .groupBy("order_id")
         .agg(
             F.max(is_refunded).alias("is_returned"),
@@ -239,7 +243,12 @@ def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConf
         )
     )
 
-    reexposure = snapshot(inputs.order_reexposure, as_of_date).select("order_id", "reexposure")
+    return_figures = materialize_small(return_figures)
+    reexposure = materialize_small(
+        snapshot(inputs.order_reexposure, as_of_date)
+        .filter(F.col("reexposure") != F.lit("none"))
+        .select("order_id", "reexposure")
+    )
 
     voucher_crosses_pool = F.col("voucher_pool").isNotNull() & (
         F.col("voucher_pool") != F.col("attributed_pool")

@@ -221,7 +221,8 @@ def test_incremental_attribution_equals_the_full_recompute_day_after_day(spark):
     incremental attribution gives exactly the rows of the full recompute, through: late clicks that
     take over a touch (later time; same time and pool ad; same time and pool, smaller event_id),
     an order whose product changes, one that becomes unpaid, a status-only update, a new order,
-    clicks landing for an order not yet landed, and orders leaving the lookback scope."""
+    clicks landing for an order not yet landed, a stale version landing days after the order's
+    latest one, and orders leaving the lookback scope."""
     days_ = [dt.date(2026, 11, d) for d in (1, 2, 3, 4, 5)]
     t = "2026-11-01T12:00:00+08:00"
     orders = orders_df(
@@ -245,6 +246,15 @@ def test_incremental_attribution_equals_the_full_recompute_day_after_day(spark):
              "updated_at": "2026-11-02T09:00:00+08:00", "dt": "2026-11-02"},
             # lands on the 4th; its click landed on the 2nd
             {"order_id": "h", "user_id": "uh", "paid_at": "2026-11-03T20:00:00+08:00", "dt": "2026-11-04"},
+            # shipped at 14:00 (landed the 1st); a stale version stamped 13:00 lands on the 5th: the
+            # order's latest version is still the one landed four days earlier, so its status stays
+            # "shipped" (the bound on the versions read goes back to the stale version's own day)
+            {"order_id": "j", "user_id": "uj", "paid_at": t, "updated_at": "2026-11-01T12:00:00+08:00",
+             "dt": "2026-11-01"},
+            {"order_id": "j", "user_id": "uj", "paid_at": t, "status": "shipped",
+             "updated_at": "2026-11-01T14:00:00+08:00", "dt": "2026-11-01"},
+            {"order_id": "j", "user_id": "uj", "paid_at": t, "status": "paid",
+             "updated_at": "2026-11-01T13:00:00+08:00", "dt": "2026-11-05"},
             # paid on 10-30: in the 4-day lookback scope until the 2nd, then out
             {"order_id": "old", "user_id": "uo", "paid_at": "2026-10-30T12:00:00+08:00", "dt": "2026-11-01"},
         ],
@@ -280,13 +290,14 @@ def test_incremental_attribution_equals_the_full_recompute_day_after_day(spark):
     assert touch(days_[0]) == {
         "a": ("ad", "ca", "a1"), "b": ("organic", None, "b1"), "c": ("ad", "c1", "c2"),
         "d": ("ad", "c1", "d1"), "e": ("ad", "c1", "e1"), "f": ("ad", "c1", "f1"),
-        "g": ("ad", "c1", "g1"), "old": ("direct", None, None),
+        "g": ("ad", "c1", "g1"), "j": ("direct", None, None), "old": ("direct", None, None),
     }
     assert touch(days_[4]) == {
         "a": ("organic", None, "a2"), "b": ("ad", "cb", "b2"), "c": ("ad", "c9", "c1"),
         "d": ("ad", "c1", "d1"), "e": ("organic", None, "e2"), "g": ("ad", "c1", "g1"),
-        "h": ("ad", "ch", "h1"),
+        "h": ("ad", "ch", "h1"), "j": ("direct", None, None),
     }
+    assert {r["order_id"]: r["status"] for r in full[days_[4]].collect()}["j"] == "shipped"
     chained = full[days_[0]]
     for previous_day, day_ in zip(days_, days_[1:]):
         chained = attribute_orders_incremental(
