@@ -149,8 +149,17 @@ def allocate_ad_fees_incremental(
     if previous_date >= D:
         raise ValueError(f"previous_date {previous_date} must be before {D}")
     first_day = scope_start(D, lookback_days)
+    # The ad orders in one snapshot and not the other (each order_id once per snapshot): one
+    # aggregate over both, instead of two set differences that shuffle both snapshots twice.
     now, before = _ad_order_inputs(attribution), _ad_order_inputs(previous_attribution)
-    changed_orders = now.exceptAll(before).unionByName(before.exceptAll(now)).select(*_CAMPAIGN_DAY)
+    changed_orders = (
+        now.withColumn("_side", F.lit(1))
+        .unionByName(before.withColumn("_side", F.lit(-1)))
+        .groupBy(*now.columns)
+        .agg(F.sum("_side").alias("_side"))
+        .filter(F.col("_side") != 0)
+        .select(*_CAMPAIGN_DAY)
+    )
     new_spend = ad_spend.filter((F.col("dt") > F.lit(previous_date)) & (F.col("dt") <= F.lit(D))).select(
         *_CAMPAIGN_DAY
     )

@@ -92,6 +92,39 @@ def _best_touch(candidates: DataFrame) -> DataFrame:
     )
 
 
+def _keep_or_take(rows: DataFrame, challengers: DataFrame) -> DataFrame:
+    """``rows`` (ORDER_FIELDS + TOUCH_FIELDS) with the touch of ``challengers`` (``order_id`` +
+    TOUCH_FIELDS, at most one per order, none of them a row's own touch) where it wins SPEC §4's
+    order over the row's touch: a touch beats none; then the later time; then pool ``ad``; then
+    the smaller event_id (the order :func:`_best_touch` ranks by)."""
+    new = {f: F.col(f"_new_{f}") for f in TOUCH_FIELDS}
+    old = {f: F.col(f) for f in TOUCH_FIELDS}
+
+    def ad_first(pool):
+        return F.when(pool == F.lit("ad"), 0).otherwise(1)
+
+    same_time = new["touch_time"] == old["touch_time"]
+    takes = new["touch_event_id"].isNotNull() & (
+        old["touch_event_id"].isNull()
+        | (new["touch_time"] > old["touch_time"])
+        | (same_time & (ad_first(new["touch_pool"]) < ad_first(old["touch_pool"])))
+        | (
+            same_time
+            & (ad_first(new["touch_pool"]) == ad_first(old["touch_pool"]))
+            & (new["touch_event_id"] < old["touch_event_id"])
+        )
+    )
+    renamed = challengers.select("order_id", *[F.col(f).alias(f"_new_{f}") for f in TOUCH_FIELDS])
+    return (
+        rows.join(renamed, on="order_id", how="left")
+        .withColumn("_takes", F.coalesce(takes, F.lit(False)))
+        .select(
+            *ORDER_FIELDS,
+            *[F.when(F.col("_takes"), new[f]).otherwise(old[f]).alias(f) for f in TOUCH_FIELDS],
+        )
+    )
+
+
 def _touch_orders(paid: DataFrame, clicks: DataFrame, window_days: int) -> DataFrame:
     """Paid orders (ORDER_FIELDS) with their last click in the window, or null touch fields.
 
@@ -249,20 +282,21 @@ def attribute_orders_incremental(
     relabeled = joined.filter(same_keys).select(*ORDER_FIELDS, *TOUCH_FIELDS)
     fresh = joined.filter(~same_keys).select(*ORDER_FIELDS).localCheckpoint(eager=True)
 
-    # The clicks landed since the previous date compete with the kept touches: only the orders a
-    # new click falls in the window of (equi-join on user and product, the small side broadcast)
-    # are ranked again; every other carried row passes through untouched.
+    # The clicks landed since the previous date compete with the kept touches: the best new click
+    # of each order it falls in the window of (equi-join on user and product, the clicks
+    # broadcast; only the join keys of the carried rows are read) is materialized, broadcast, and
+    # replaces the kept touch where it wins (:func:`_keep_or_take`), in one pass over the carried
+    # rows.
     carried = kept.select(*ORDER_FIELDS, *TOUCH_FIELDS).unionByName(relabeled)
     new_touches = materialize_small(_touch_columns(clicks_as_of(traffic.filter(landed_since), D)))
-    matches = (
-        carried.select(*ORDER_FIELDS)
-        .join(new_touches, on=_in_window(window_days))
-        .select(*ORDER_FIELDS, *TOUCH_FIELDS)
-        .localCheckpoint(eager=True)
+    best_new = materialize_small(
+        _best_touch(
+            carried.select("order_id", "user_id", "product_id", "paid_at")
+            .join(new_touches, on=_in_window(window_days))
+            .select("order_id", *TOUCH_FIELDS)
+        )
     )
-    matched = materialize_small(matches.select("order_id").distinct())
-    contested = carried.join(matched, on="order_id", how="left_semi").unionByName(matches)
-    touched = carried.join(matched, on="order_id", how="left_anti").unionByName(_best_touch(contested))
+    touched = _keep_or_take(carried, best_new)
 
     # Fresh lookups: recent orders read the last landing partitions; the few older ones (a late
     # version, a changed product) read back to their window, only for their own user/product.

@@ -33,7 +33,7 @@ from assets.finance.schemas import (
     LEDGER_SCHEMA,
     SILVER_SCHEMAS,
 )
-from assets.storage import read_or_empty, table_exists, table_version
+from assets.storage import LANDING_SLACK_DAYS, read_or_empty, table_exists, table_version
 from pipelines.config import OnetrackConfig
 
 LEDGER_TABLE = ("finance", "ad_fee_refund_ledger")
@@ -232,6 +232,13 @@ def returns_out_of_scope(
         )
         .select("return_id", "order_id", "refunded_at", "dt")
     )
+    # Only orders paid on or after (earliest candidate refund - refund window) can qualify; a
+    # version stamped at or after that payment landed at most a day before it (LANDING_SLACK_DAYS),
+    # so older landing partitions are not read (the scan stays bounded as history grows).
+    earliest_refund = candidates.agg(F.min(F.to_date("refunded_at"))).first()[0]
+    if earliest_refund is not None:
+        first_landing = earliest_refund - dt.timedelta(days=cfg.refund_window_days + LANDING_SLACK_DAYS)
+        orders = orders.filter(F.col("dt") >= F.lit(first_landing))
     their_orders = orders.join(candidates.select("order_id").distinct(), on="order_id", how="left_semi")
     paid = latest_orders(their_orders, as_of_date).filter(
         F.col("paid_at").isNotNull() & (F.to_date(F.col("paid_at")) < F.lit(first_day))

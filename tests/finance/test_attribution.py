@@ -221,8 +221,9 @@ def test_incremental_attribution_equals_the_full_recompute_day_after_day(spark):
     incremental attribution gives exactly the rows of the full recompute, through: late clicks that
     take over a touch (later time; same time and pool ad; same time and pool, smaller event_id),
     an order whose product changes, one that becomes unpaid, a status-only update, a new order,
-    clicks landing for an order not yet landed, a stale version landing days after the order's
-    latest one, and orders leaving the lookback scope."""
+    clicks landing for an order not yet landed, a late click giving a direct order its touch, a
+    stale version landing days after the order's latest one, and orders leaving the lookback
+    scope."""
     days_ = [dt.date(2026, 11, d) for d in (1, 2, 3, 4, 5)]
     t = "2026-11-01T12:00:00+08:00"
     orders = orders_df(
@@ -255,6 +256,8 @@ def test_incremental_attribution_equals_the_full_recompute_day_after_day(spark):
              "updated_at": "2026-11-01T14:00:00+08:00", "dt": "2026-11-01"},
             {"order_id": "j", "user_id": "uj", "paid_at": t, "status": "paid",
              "updated_at": "2026-11-01T13:00:00+08:00", "dt": "2026-11-05"},
+            # direct until a click from before its payment lands on the 3rd
+            {"order_id": "k", "user_id": "uk", "paid_at": t, "dt": "2026-11-01"},
             # paid on 10-30: in the 4-day lookback scope until the 2nd, then out
             {"order_id": "old", "user_id": "uo", "paid_at": "2026-10-30T12:00:00+08:00", "dt": "2026-11-01"},
         ],
@@ -279,6 +282,7 @@ def test_incremental_attribution_equals_the_full_recompute_day_after_day(spark):
             click("g1", "ug", "2026-11-01T11:00:00+08:00", "2026-11-01"),
             click("h1", "uh", "2026-11-02T11:00:00+08:00", "2026-11-02", campaign_id="ch"),
             click("o1", "uo", "2026-10-30T11:00:00+08:00", "2026-11-04"),  # late, for an order out of scope
+            click("k1", "uk", "2026-11-01T09:00:00+08:00", "2026-11-03", pool="organic"),  # late: k's first
         ],
     )
     settings = {"window_days": 7, "lookback_days": 4}
@@ -290,12 +294,13 @@ def test_incremental_attribution_equals_the_full_recompute_day_after_day(spark):
     assert touch(days_[0]) == {
         "a": ("ad", "ca", "a1"), "b": ("organic", None, "b1"), "c": ("ad", "c1", "c2"),
         "d": ("ad", "c1", "d1"), "e": ("ad", "c1", "e1"), "f": ("ad", "c1", "f1"),
-        "g": ("ad", "c1", "g1"), "j": ("direct", None, None), "old": ("direct", None, None),
+        "g": ("ad", "c1", "g1"), "j": ("direct", None, None), "k": ("direct", None, None),
+        "old": ("direct", None, None),
     }
     assert touch(days_[4]) == {
         "a": ("organic", None, "a2"), "b": ("ad", "cb", "b2"), "c": ("ad", "c9", "c1"),
         "d": ("ad", "c1", "d1"), "e": ("organic", None, "e2"), "g": ("ad", "c1", "g1"),
-        "h": ("ad", "ch", "h1"), "j": ("direct", None, None),
+        "h": ("ad", "ch", "h1"), "j": ("direct", None, None), "k": ("organic", None, "k1"),
     }
     assert {r["order_id"]: r["status"] for r in full[days_[4]].collect()}["j"] == "shipped"
     chained = full[days_[0]]
