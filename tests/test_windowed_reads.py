@@ -42,11 +42,8 @@ def test_spend_of_the_window_reads_from_the_day_before_its_first_stat_date(spark
     days = {(r["stat_date"], r["campaign_spend"]) for r in campaign_day_spend(spend, D, FIRST).collect()}
     assert days == {(FIRST, Decimal("3.00"))}
     # without a window, every partition is read (the hour landed early is there)
-    assert {r["stat_hour"] for r in ad_spend_as_of(spend, D).filter("stat_date = DATE'2026-11-05'").collect()} == {
-        10,
-        11,
-        12,
-    }
+    everything = ad_spend_as_of(spend, D).filter("stat_date = DATE'2026-11-05'")
+    assert {r["stat_hour"] for r in everything.collect()} == {10, 11, 12}
 
 
 def test_returns_of_the_window_read_from_the_day_before_its_first_paid_date(spark):
