@@ -227,7 +227,8 @@ def attribute_orders_incremental(
     ``previous`` is the attribution as of ``previous_date`` (< D) with the same settings. Only the
     silver rows landed in ``(previous_date, D]`` can change anything (SPEC §1 as-of rule):
 
-    - an order with a version landed then is re-read (its latest version as of D). If its
+    - an order with a version landed then is re-read (its latest version as of D, from the
+      versions that can still win: :func:`versions_that_can_win`). If its
       ``user_id``, ``product_id`` and ``paid_at`` are those of its previous row, the clicks landed
       by the previous date give the same best touch as before, so the previous touch is kept;
       otherwise (a new paid order, or those fields changed) its touch is looked up afresh, in the
@@ -240,7 +241,8 @@ def attribute_orders_incremental(
 
     Each step is bounded by what landed since the previous date (new versions, new clicks), except
     reading and rewriting the snapshot itself: the day's changes are broadcast to the joins with the
-    snapshot, only orders a new click matches are ranked again, and a fresh lookup reads the last
+    snapshot, only orders a new click matches are ranked again (their best new click then meets
+    the kept touch in one pass, :func:`_keep_or_take`), and a fresh lookup reads the last
     landing partitions for recent orders and older ones only for the user/product pairs of the few
     older orders. ``tests/finance/test_attribution.py`` checks the rows equal the full recompute
     day after day.
