@@ -13,7 +13,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from assets.finance.schemas import MONEY
-from assets.storage import LANDING_SLACK_DAYS, RESTATEMENT_ORDER, VERSION_ORDER, as_of, latest_version
+from assets.kpi.inputs import ad_spend_as_of
+from assets.storage import VERSION_ORDER, as_of, latest_version
 
 FEN = "decimal(38,0)"
 
@@ -57,20 +58,9 @@ def campaign_day_spend(
     reported several, to stay deterministic) and ``campaign_spend``; stat_dates in
     ``[first_stat_date, as_of_date]``.
     """
-    in_scope = F.col("stat_date") <= F.lit(as_of_date)
-    if first_stat_date is not None:
-        # a row cannot land more than a day before its stat_date: older landing partitions are
-        # not read, so the scan stays within the scope as history grows
-        in_scope = in_scope & (F.col("stat_date") >= F.lit(first_stat_date))
-        ad_spend = ad_spend.filter(
-            F.col("dt") >= F.lit(first_stat_date - dt.timedelta(days=LANDING_SLACK_DAYS))
-        )
-    # stat_date is part of the restatement key, so filtering before ranking keeps the same rows
-    # and the ranking only sorts the scope's rows, not every row of the history.
-    hourly = latest_version(
-        as_of(ad_spend, as_of_date).filter(in_scope),
-        ["stat_date", "stat_hour", "campaign_id"],
-        RESTATEMENT_ORDER,
+    # the hourly rows after restatement, from the landing partitions the window can be in
+    hourly = ad_spend_as_of(ad_spend, as_of_date, first_stat_date).filter(
+        F.col("stat_date") <= F.lit(as_of_date)
     )
     return (
         hourly.groupBy("stat_date", "campaign_id")

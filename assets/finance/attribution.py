@@ -49,11 +49,16 @@ ORDER_FIELDS = (
 TOUCH_FIELDS = ("touch_event_id", "touch_time", "touch_pool", "touch_campaign_id")
 
 
+def _ad_first(pool):
+    """SPEC §4's pool tie rank: ``ad`` before ``organic``."""
+    return F.when(pool == F.lit("ad"), 0).otherwise(1)
+
+
 def _touch_order() -> tuple:
     """SPEC §4 tie rule: the latest touch; same time: pool ``ad`` first, then the smallest event_id."""
     return (
         F.col("touch_time").desc_nulls_last(),
-        F.when(F.col("touch_pool") == F.lit("ad"), 0).otherwise(1).asc(),
+        _ad_first(F.col("touch_pool")).asc(),
         F.col("touch_event_id").asc_nulls_last(),
     )
 
@@ -100,17 +105,14 @@ def _keep_or_take(rows: DataFrame, challengers: DataFrame) -> DataFrame:
     new = {f: F.col(f"_new_{f}") for f in TOUCH_FIELDS}
     old = {f: F.col(f) for f in TOUCH_FIELDS}
 
-    def ad_first(pool):
-        return F.when(pool == F.lit("ad"), 0).otherwise(1)
-
     same_time = new["touch_time"] == old["touch_time"]
     takes = new["touch_event_id"].isNotNull() & (
         old["touch_event_id"].isNull()
         | (new["touch_time"] > old["touch_time"])
-        | (same_time & (ad_first(new["touch_pool"]) < ad_first(old["touch_pool"])))
+        | (same_time & (_ad_first(new["touch_pool"]) < _ad_first(old["touch_pool"])))
         | (
             same_time
-            & (ad_first(new["touch_pool"]) == ad_first(old["touch_pool"]))
+            & (_ad_first(new["touch_pool"]) == _ad_first(old["touch_pool"]))
             & (new["touch_event_id"] < old["touch_event_id"])
         )
     )
