@@ -215,3 +215,43 @@ def test_duplicates_of_late_records_are_looked_up_in_older_partitions_only_for_t
     whole = {r.record_hash for r in earlier_duplicate_keys(spark, cfg, ORDERS, D, since).collect()}
     assert bounded == {hashes["late"], hashes["recent"]}  # not "other": no late record of the batch has it
     assert len(whole) == 3 and bounded & set(hashes.values()) == whole & set(hashes.values())
+
+
+def _file_ranges(spark, path, column):
+    """(min, max) of ``column`` per data file of the table, from the statistics in its Delta log:
+    what Delta's data skipping decides by."""
+    log = spark.read.json(f"{path}/_delta_log/*.json").filter(F.col("add").isNotNull())
+    stats = log.select(F.from_json("add.stats", "minValues map<string,string>, maxValues map<string,string>").alias("s"))
+    return sorted((r.s.minValues[column], r.s.maxValues[column]) for r in stats.collect())
+
+
+def test_clustered_silver_traffic_lets_a_read_of_clicks_skip_the_impression_files(spark, tmp_path):
+    """Silver traffic is written in ranges of event_type: the files whose statistics admit a click
+    are fewer than all (a click read skips the rest), no row is lost, and the maintenance keeps
+    the right-sized files of a clustered table instead of merging them."""
+    from assets.ingest.validate import silver_columns, to_silver
+    from assets.maintenance import maintain_table
+    from assets.storage import replace_partition
+
+    special = {
+        "event_id": "format_string('e%03d', id)",
+        "event_type": "CASE WHEN id % 4 = 0 THEN 'click' ELSE 'impression' END",
+        "dt": "date'2026-11-03'",
+        "line_number": "id",
+    }
+    exprs = [f"{special.get(c, 'cast(id as string)')} AS {c}" for c in silver_columns(TRAFFIC)]
+    # 40 events, 10 clicks, spread over both input partitions (as landed: in event order)
+    frame = spark.range(0, 40, 1, 2).selectExpr(*exprs)
+    path = str(tmp_path / "silver" / "traffic")
+    replace_partition(to_silver(frame, TRAFFIC, rows_per_file=10), path, {"dt": D1}, ["dt"])
+
+    ranges = _file_ranges(spark, path, "event_type")
+    may_hold_clicks = [r for r in ranges if r[0] <= "click" <= r[1]]
+    assert len(ranges) >= 2 and len(may_hold_clicks) < len(ranges)
+    table = read_table(spark, path)
+    assert table.count() == 40
+    assert table.filter(F.col("event_type") == "click").count() == 10
+
+    result = maintain_table(spark, path, keep_files_from=1)
+    assert result["files_after"] == result["files_before"] == len(ranges)
+    assert read_table(spark, path).count() == 40
