@@ -221,7 +221,8 @@ def _file_ranges(spark, path, column):
     """(min, max) of ``column`` per data file of the table, from the statistics in its Delta log:
     what Delta's data skipping decides by."""
     log = spark.read.json(f"{path}/_delta_log/*.json").filter(F.col("add").isNotNull())
-    stats = log.select(F.from_json("add.stats", "minValues map<string,string>, maxValues map<string,string>").alias("s"))
+    schema = "minValues map<string,string>, maxValues map<string,string>"
+    stats = log.select(F.from_json("add.stats", schema).alias("s"))
     return sorted((r.s.minValues[column], r.s.maxValues[column]) for r in stats.collect())
 
 
