@@ -11,21 +11,24 @@ tables and reports the figures. Run by the ``onetrack_maintenance`` job (weekly 
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from assets.ingest.contracts import CONTRACTS
-from assets.storage import hadoop_path
+from assets.storage import hadoop_path, read_table
 
 # Delta's own default retention: versions of the last 7 days stay readable (time travel, and the
 # source versions that settlement manifests name).
 DEFAULT_RETAIN_HOURS = 168
 
-# The silver tables written clustered (``SourceContract.cluster_by``): one right-sized file per
-# range of the cluster columns and day. Compaction leaves files of at least this size alone, so
-# it only merges what is small and does not undo the ranges the readers skip files by.
-CLUSTERED_TABLES = tuple(f"silver/{name}" for name, c in CONTRACTS.items() if c.cluster_by)
-CLUSTERED_KEEP_BYTES = 8 * 1024 * 1024
-_MIN_FILE_SIZE = "spark.databricks.delta.optimize.minFileSize"  # Delta: compact files below this
+# The silver tables whose files are split by a field's value (``SourceContract.split_by``; the
+# readers of one value skip the other files). Delta's OPTIMIZE would merge files of different
+# values, so these tables are compacted by :func:`resplit_partitions` instead: the same
+# ``dataChange = false`` rewrite, per value, into files of about SPLIT_TARGET_BYTES.
+SPLIT_TABLES = {f"silver/{name}": c.split_by for name, c in CONTRACTS.items() if c.split_by}
+SPLIT_TARGET_BYTES = 256 * 1024 * 1024
 
 
 def warehouse_tables(spark: SparkSession, warehouse_dir: str) -> list[str]:
@@ -51,32 +54,98 @@ def table_files(spark: SparkSession, path: str) -> tuple[int, int]:
     return int(row["numFiles"]), int(row["sizeInBytes"])
 
 
+def partitions_to_resplit(
+    spark: SparkSession,
+    path: str,
+    column: str,
+    *,
+    partition_column: str = "dt",
+    target_bytes: int = SPLIT_TARGET_BYTES,
+) -> list:
+    """Values of ``partition_column`` whose files need rewriting: a file holds more than one value
+    of ``column`` (written before the split), or a value has several files under half the target
+    size (the daily write leaves one per task). From each file's min/max of the column and its
+    size: one aggregate over the column, not the rows."""
+    files = defaultdict(list)
+    for row in (
+        read_table(spark, path)
+        .groupBy(partition_column, F.col("_metadata.file_path").alias("file"))
+        .agg(
+            F.min(column).alias("low"),
+            F.max(column).alias("high"),
+            F.max("_metadata.file_size").alias("size"),
+        )
+        .collect()
+    ):
+        files[row[partition_column]].append((row["low"], row["high"], row["size"]))
+    out = []
+    for value, found in files.items():
+        mixed = any(low != high for low, high, _ in found)
+        small = Counter(low for low, high, size in found if low == high and size < target_bytes // 2)
+        if mixed or any(n > 1 for n in small.values()):
+            out.append(value)
+    return sorted(out)
+
+
+def resplit_partitions(
+    spark: SparkSession,
+    path: str,
+    column: str,
+    *,
+    partition_column: str = "dt",
+    target_bytes: int = SPLIT_TARGET_BYTES,
+) -> list:
+    """Rewrite every partition :func:`partitions_to_resplit` finds: per value of ``column``, its
+    rows coalesced (no shuffle) into files of about ``target_bytes`` (by the value's share of the
+    partition's rows); a ``dataChange = false`` overwrite of the partition, the way Delta
+    documents compaction by hand: readers and the content are unaffected. Returns the partition
+    values rewritten."""
+    todo = partitions_to_resplit(
+        spark, path, column, partition_column=partition_column, target_bytes=target_bytes
+    )
+    col = F.col(column)
+    for value in todo:
+        rows = read_table(spark, path).filter(F.col(partition_column) == F.lit(value))
+        size = rows.agg(F.sum("_metadata.file_size")).first()[0] or 0
+        counts = {r[0]: r[1] for r in rows.groupBy(column).count().collect()}
+        total = sum(counts.values())
+        frame = None
+        for key in sorted(counts, key=lambda k: (k is None, k or "")):
+            files = max(1, -(-size * counts[key] // (total * target_bytes)))
+            part = rows.filter(col.isNull() if key is None else col == F.lit(key)).coalesce(files)
+            frame = part if frame is None else frame.unionByName(part)
+        (
+            frame.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"{partition_column} = '{value}'")
+            .option("dataChange", "false")
+            .save(path)
+        )
+    return todo
+
+
 def maintain_table(
     spark: SparkSession,
     path: str,
     *,
     retain_hours: int = DEFAULT_RETAIN_HOURS,
-    keep_files_from: int | None = None,
+    split_by: str | None = None,
+    target_bytes: int = SPLIT_TARGET_BYTES,
 ) -> dict:
     """Compact then vacuum one table; returns the file counts before and after.
 
-    ``keep_files_from``: files of at least this many bytes are not compacted (Delta's
-    ``optimize.minFileSize`` for this run; default: Delta's, 1 GB).
+    Compaction is Delta's OPTIMIZE, or, for a table whose files are split by the value of
+    ``split_by``, :func:`resplit_partitions` (which keeps one value per file).
     """
     from delta.tables import DeltaTable
 
     files_before, bytes_before = table_files(spark, path)
     table = DeltaTable.forPath(spark, path)
-    previous = spark.conf.get(_MIN_FILE_SIZE, None)
-    if keep_files_from is not None:
-        spark.conf.set(_MIN_FILE_SIZE, str(keep_files_from))
-    try:
+    rewritten = []
+    if split_by is None:
         table.optimize().executeCompaction()
-    finally:
-        if previous is None:
-            spark.conf.unset(_MIN_FILE_SIZE)
-        else:
-            spark.conf.set(_MIN_FILE_SIZE, previous)
+    else:
+        rewritten = resplit_partitions(spark, path, split_by, target_bytes=target_bytes)
     files_after, bytes_after = table_files(spark, path)
     table.vacuum(retain_hours)
     return {
@@ -85,19 +154,21 @@ def maintain_table(
         "files_after": files_after,
         "bytes_before": bytes_before,
         "bytes_after": bytes_after,
+        "rewritten_partitions": [str(v) for v in rewritten],
     }
 
 
 def maintain_warehouse(
     spark: SparkSession, warehouse_dir: str, *, retain_hours: int = DEFAULT_RETAIN_HOURS, log=None
 ) -> list[dict]:
-    """:func:`maintain_table` for every table of the warehouse (the clustered ones keep their
-    right-sized files, ``CLUSTERED_KEEP_BYTES``)."""
+    """:func:`maintain_table` for every table of the warehouse (``SPLIT_TABLES`` by value)."""
     results = []
     for path in warehouse_tables(spark, warehouse_dir):
-        clustered = any(path.rstrip("/").endswith("/" + table) for table in CLUSTERED_TABLES)
-        keep = CLUSTERED_KEEP_BYTES if clustered else None
-        result = maintain_table(spark, path, retain_hours=retain_hours, keep_files_from=keep)
+        split_by = next(
+            (column for table, column in SPLIT_TABLES.items() if path.rstrip("/").endswith("/" + table)),
+            None,
+        )
+        result = maintain_table(spark, path, retain_hours=retain_hours, split_by=split_by)
         if log is not None:
             log(
                 f"{path}: {result['files_before']} -> {result['files_after']} files "

@@ -47,6 +47,20 @@ def materialize_small(df: DataFrame) -> DataFrame:
     return F.broadcast(df) if df.count() <= BROADCAST_MAX_ROWS else df
 
 
+def split_by_value(df: DataFrame, column: str, values: Sequence[str]) -> DataFrame:
+    """``df`` with each of its partitions split in one per value of ``column`` (``values``, then
+    one for any other value or null), without a shuffle: written, each file holds one value, so
+    Delta's per-file min/max statistics let a filter on ``column`` skip the other files. (Relies
+    on ``spark.sql.unionOutputPartitioning = false``, set by :mod:`pipelines.spark`.)"""
+    col = F.col(column)
+    parts = [df.filter(col == F.lit(v)) for v in values]
+    parts.append(df.filter(col.isNull() | ~col.isin(*values)))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
+
+
 def read_or_empty(spark: SparkSession, path: str, schema) -> DataFrame:
     """The table, or an empty frame of ``schema`` when nothing was written yet."""
     if table_exists(spark, path):
@@ -130,6 +144,16 @@ def partition_values(spark: SparkSession, path: str, column: str) -> set[str] | 
             return None
         values.add(unquote(found.group(1)))
     return values
+
+
+def partition_dates(spark: SparkSession, path: str, column: str) -> set[dt.date]:
+    """The dates of partition ``column`` the table holds rows for: from its file list
+    (:func:`partition_values`), else (a layout without ``column=value`` directories) from a
+    distinct scan of the column, which reads every row of the history."""
+    listed = partition_values(spark, path, column)
+    if listed is not None:
+        return {dt.date.fromisoformat(v) for v in listed}
+    return {row[0] for row in read_table(spark, path).select(column).distinct().collect()}
 
 
 def latest_partition_before(spark: SparkSession, path: str, column: str, value) -> object | None:

@@ -31,6 +31,8 @@ def compact_and_vacuum(context: OpExecutionContext, spark: SparkResource, settin
             "tables": len(results),
             "files_before": sum(r["files_before"] for r in results),
             "files_after": sum(r["files_after"] for r in results),
+            # partitions of the tables split by value (silver/traffic) compacted value by value
+            "partitions_resplit": sum(len(r["rewritten_partitions"]) for r in results),
             "retain_hours": retain,
             "by_table": MetadataValue.md("| table | files before | files after |\n|---|---:|---:|\n" + rows),
         },

@@ -83,6 +83,10 @@ def base_conf(
         "spark.sql.adaptive.coalescePartitions.enabled": "true",
         "spark.ui.enabled": "true" if ui else "false",
         "spark.sql.ansi.enabled": "true",
+        # The parts of a union stay separate partitions (so separate files when written:
+        # assets.storage.split_by_value relies on it). Spark 4 otherwise gives a union whose
+        # parts share a partitioning that partitioning, zipping partition i of every part.
+        "spark.sql.unionOutputPartitioning": "false",
         # Delta: small daily tables, so skip the automatic checkpoint/stat work that dominates
         # tiny commits, keep the log deterministic.
         "spark.databricks.delta.schema.autoMerge.enabled": "false",

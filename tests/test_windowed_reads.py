@@ -57,3 +57,31 @@ def test_returns_of_the_window_read_from_the_day_before_its_first_paid_date(spar
     )
     assert {r["return_id"] for r in returns_as_of(returns, D, FIRST).collect()} == {"r1", "r2"}
     assert {r["return_id"] for r in returns_as_of(returns, D).collect()} == {"r1", "r2", "r3"}
+
+
+def test_reexposure_cut_reads_returns_from_the_day_before_the_first_paid_date(spark):
+    """The first return request of each order of the snapshot (the re-exposure cut) is read from
+    the day before the snapshot's first paid date: a request landed earlier breaks the rule."""
+    from assets.kpi.reexposure import _orders_with_cut
+    from tests.kpi import builders as B
+
+    snapshot = B.order_attribution(
+        spark,
+        [
+            {"order_id": "o1", "paid_at": "2026-11-05T10:00:00", "amount": "10.00", "as_of": "2026-11-10"},
+            {"order_id": "o2", "paid_at": "2026-11-08T10:00:00", "amount": "10.00", "as_of": "2026-11-10"},
+        ],
+    )
+    returns = B.returns(
+        spark,
+        [
+            # landed a day before o1's payment, requested after it: allowed, read
+            {"return_id": "r1", "order_id": "o1", "status": "requested",
+             "requested_at": "2026-11-06T09:00:00", "dt": "2026-11-04"},
+            # landed two days before the first paid date: breaks the rule, not read
+            {"return_id": "r2", "order_id": "o2", "status": "requested",
+             "requested_at": "2026-11-09T09:00:00", "dt": "2026-11-03"},
+        ],
+    )
+    cut = {r["order_id"]: r["first_requested_at"] for r in _orders_with_cut(snapshot, returns, D).collect()}
+    assert cut["o1"] is not None and cut["o2"] is None

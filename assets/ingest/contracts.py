@@ -64,13 +64,18 @@ class SourceContract:
     # exact repeat of it can only have been accepted in landing partitions on or after that
     # business day: this bounds how far back duplicates are looked for (see DESIGN.md).
     occurred_at: str | None = None
-    # Silver files are cut by ranges of these columns (see assets.ingest.validate.to_silver), so
-    # the min/max statistics Delta keeps per file let a filter on them skip whole files.
-    cluster_by: tuple[str, ...] = ()
+    # An enum field whose values silver files are split by (one value per file, see
+    # assets.ingest.validate.to_silver): Delta's per-file min/max then let a filter on it skip
+    # whole files.
+    split_by: str | None = None
 
     @property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
+
+    def enum_values(self, name: str) -> tuple[str, ...]:
+        [values] = [f.enum for f in self.fields if f.name == name and f.enum]
+        return values
 
 
 def _c(name: str) -> Column:
@@ -185,7 +190,7 @@ TRAFFIC = SourceContract(
     duplicate_key=("event_id",),
     occurred_at="event_time",
     # Readers of clicks only (attribution: a tenth of the events) skip the impression files.
-    cluster_by=("event_type", "event_id"),
+    split_by="event_type",
 )
 
 CONTRACTS: dict[str, SourceContract] = {c.name: c for c in (ORDERS, RETURNS, AD_SPEND, TRAFFIC)}

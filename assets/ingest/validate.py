@@ -9,6 +9,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from assets.ingest.contracts import Field, SourceContract
+from assets.storage import split_by_value
 
 SPARK_TYPES = {
     "string": "string",
@@ -132,24 +133,14 @@ def silver_columns(contract: SourceContract) -> list[str]:
     return [*contract.field_names, *contract.derived, "dt", "source_file", "line_number", "record_hash"]
 
 
-# A clustered silver day is cut into files of about this many rows (at most
-# ``spark.sql.shuffle.partitions`` of them): an M day of traffic (2M events) is 8 files.
-CLUSTER_ROWS_PER_FILE = 250_000
-
-
-def to_silver(
-    accepted: DataFrame, contract: SourceContract, rows_per_file: int = CLUSTER_ROWS_PER_FILE
-) -> DataFrame:
-    """The silver columns; with ``contract.cluster_by``, range-partitioned on those columns (one
-    file per range and landing day), so each file holds a narrow range of them and Delta's
-    per-file min/max statistics skip the files a filter excludes (traffic: a read of the clicks
-    opens the click files, not the impressions)."""
+def to_silver(accepted: DataFrame, contract: SourceContract) -> DataFrame:
+    """The silver columns; with ``contract.split_by``, each partition split by that field's value
+    (:func:`assets.storage.split_by_value`, no shuffle), so a read of one value (traffic: the
+    clicks) opens only its files."""
     silver = accepted.select(*silver_columns(contract))
-    if not contract.cluster_by:
+    if contract.split_by is None:
         return silver
-    most = int(silver.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    parts = max(1, min(most, -(-silver.count() // rows_per_file)))
-    return silver.repartitionByRange(parts, *contract.cluster_by)
+    return split_by_value(silver, contract.split_by, contract.enum_values(contract.split_by))
 
 
 QUARANTINE_COLUMNS = ("dt", "source_file", "line_number", "rule", "violations", "raw")

@@ -56,8 +56,12 @@ def _orders_with_cut(
     orders = snapshot(order_attribution, as_of_date).select(
         "order_id", "user_id", "spu_id", "unit_price", "paid_at", "paid_date"
     )
+    # Only the returns of these orders count, and every version of one happened after its
+    # order's payment: the landing partitions before the snapshot's first paid date (less a day
+    # of slack) are not read, so the scan stays within the scope as history grows.
+    first_paid_date = orders.agg(F.min("paid_date")).first()[0]
     first_request = (
-        returns_as_of(silver_returns, as_of_date)
+        returns_as_of(silver_returns, as_of_date, first_paid_date)
         .groupBy("order_id")
         .agg(F.min("requested_at").alias("first_requested_at"))
     )

@@ -217,21 +217,27 @@ def test_duplicates_of_late_records_are_looked_up_in_older_partitions_only_for_t
     assert len(whole) == 3 and bounded & set(hashes.values()) == whole & set(hashes.values())
 
 
-def _file_ranges(spark, path, column):
-    """(min, max) of ``column`` per data file of the table, from the statistics in its Delta log:
-    what Delta's data skipping decides by."""
+def _file_ranges(spark, path, column, day):
+    """(min, max) of ``column`` per data file of the ``dt = day`` partition, from the statistics
+    in the Delta log of the table's current files: what Delta's data skipping decides by."""
+    current = {f.rsplit("/", 1)[-1] for f in read_table(spark, path).inputFiles()}
     log = spark.read.json(f"{path}/_delta_log/*.json").filter(F.col("add").isNotNull())
+    log = log.filter(
+        (F.col("add.partitionValues.dt") == str(day))
+        & F.element_at(F.split("add.path", "/"), -1).isin(*current)
+    )
     schema = "minValues map<string,string>, maxValues map<string,string>"
     stats = log.select(F.from_json("add.stats", schema).alias("s"))
     return sorted((r.s.minValues[column], r.s.maxValues[column]) for r in stats.collect())
 
 
-def test_clustered_silver_traffic_lets_a_read_of_clicks_skip_the_impression_files(spark, tmp_path):
-    """Silver traffic is written in ranges of event_type: the files whose statistics admit a click
-    are fewer than all (a click read skips the rest), no row is lost, and the maintenance keeps
-    the right-sized files of a clustered table instead of merging them."""
+def test_silver_traffic_split_by_event_type_lets_click_reads_skip_impression_files(spark, tmp_path):
+    """Silver traffic files hold one event_type each: the files whose statistics admit a click
+    are fewer than all (a click read skips the rest) and no row is lost. The maintenance compacts
+    such a table value by value (one file per event_type and day here), rewrites a day written
+    before the split the same way, keeps the rows, and has nothing left to do on a second run."""
     from assets.ingest.validate import silver_columns, to_silver
-    from assets.maintenance import maintain_table
+    from assets.maintenance import maintain_table, partitions_to_resplit
     from assets.storage import replace_partition
 
     special = {
@@ -241,18 +247,30 @@ def test_clustered_silver_traffic_lets_a_read_of_clicks_skip_the_impression_file
         "line_number": "id",
     }
     exprs = [f"{special.get(c, 'cast(id as string)')} AS {c}" for c in silver_columns(TRAFFIC)]
-    # 40 events, 10 clicks, spread over both input partitions (as landed: in event order)
-    frame = spark.range(0, 40, 1, 2).selectExpr(*exprs)
+    # 40 events, 10 clicks, spread over both input partitions, which have a known partitioning
+    # (as after the ingestion's joins: the union of the split must not zip them back together)
+    frame = spark.range(0, 40, 1, 2).selectExpr(*exprs).repartition(2, "event_id")
     path = str(tmp_path / "silver" / "traffic")
-    replace_partition(to_silver(frame, TRAFFIC, rows_per_file=10), path, {"dt": D1}, ["dt"])
+    replace_partition(to_silver(frame, TRAFFIC), path, {"dt": D1}, ["dt"])
+    # the next day as written before the split: both files hold clicks and impressions
+    replace_partition(frame.withColumn("dt", F.lit(D2)), path, {"dt": D2}, ["dt"])
 
-    ranges = _file_ranges(spark, path, "event_type")
-    may_hold_clicks = [r for r in ranges if r[0] <= "click" <= r[1]]
-    assert len(ranges) >= 2 and len(may_hold_clicks) < len(ranges)
+    def ranges(day):
+        return _file_ranges(spark, path, "event_type", day)
+
+    assert ranges(D1) == [("click", "click")] * 2 + [("impression", "impression")] * 2
+    assert ranges(D2) == [("click", "impression")] * 2
     table = read_table(spark, path)
-    assert table.count() == 40
-    assert table.filter(F.col("event_type") == "click").count() == 10
+    assert table.count() == 80
+    assert table.filter(F.col("event_type") == "click").count() == 20
+    rows_before = sorted(table.collect())
+    # day 1: two small files per value; day 2: mixed files
+    assert partitions_to_resplit(spark, path, "event_type") == [D1, D2]
 
-    result = maintain_table(spark, path, keep_files_from=1)
-    assert result["files_after"] == result["files_before"] == len(ranges)
-    assert read_table(spark, path).count() == 40
+    result = maintain_table(spark, path, split_by="event_type")
+    assert result["rewritten_partitions"] == [str(D1), str(D2)]
+    assert result["files_after"] == 4
+    for day in (D1, D2):
+        assert ranges(day) == [("click", "click"), ("impression", "impression")]
+    assert sorted(read_table(spark, path).collect()) == rows_before
+    assert maintain_table(spark, path, split_by="event_type")["rewritten_partitions"] == []
