@@ -54,18 +54,9 @@ def table_files(spark: SparkSession, path: str) -> tuple[int, int]:
     return int(row["numFiles"]), int(row["sizeInBytes"])
 
 
-def partitions_to_resplit(
-    spark: SparkSession,
-    path: str,
-    column: str,
-    *,
-    partition_column: str = "dt",
-    target_bytes: int = SPLIT_TARGET_BYTES,
-) -> list:
-    """Values of ``partition_column`` whose files need rewriting: a file holds more than one value
-    of ``column`` (written before the split), or a value has several files under half the target
-    size (the daily write leaves one per task). From each file's min/max of the column and its
-    size: one aggregate over the column, not the rows."""
+def _split_files(spark: SparkSession, path: str, column: str, partition_column: str) -> dict:
+    """Per value of ``partition_column``: (min, max) of ``column`` and size in bytes of each data
+    file. One aggregate over the column, not the rows."""
     files = defaultdict(list)
     for row in (
         read_table(spark, path)
@@ -78,13 +69,36 @@ def partitions_to_resplit(
         .collect()
     ):
         files[row[partition_column]].append((row["low"], row["high"], row["size"]))
-    out = []
-    for value, found in files.items():
-        mixed = any(low != high for low, high, _ in found)
-        small = Counter(low for low, high, size in found if low == high and size < target_bytes // 2)
-        if mixed or any(n > 1 for n in small.values()):
-            out.append(value)
-    return sorted(out)
+    return files
+
+
+def needs_resplit(files: list[tuple], target_bytes: int = SPLIT_TARGET_BYTES) -> bool:
+    """A partition's files, as (min, max, bytes) of the split column, need rewriting when a file
+    holds more than one value (written before the split) or a value has several files under half
+    the target size (the daily write leaves one per task)."""
+    mixed = any(low != high for low, high, _ in files)
+    small = Counter(low for low, high, size in files if low == high and size < target_bytes // 2)
+    return mixed or any(n > 1 for n in small.values())
+
+
+def files_per_value(partition_bytes: int, rows: dict, target_bytes: int = SPLIT_TARGET_BYTES) -> dict:
+    """How many files each value of a partition is rewritten into: its share of the partition's
+    rows times the partition's bytes, over the target size, rounded up (at least one)."""
+    total = sum(rows.values())
+    return {v: max(1, -(-partition_bytes * n // (total * target_bytes))) for v, n in rows.items()}
+
+
+def partitions_to_resplit(
+    spark: SparkSession,
+    path: str,
+    column: str,
+    *,
+    partition_column: str = "dt",
+    target_bytes: int = SPLIT_TARGET_BYTES,
+) -> list:
+    """Values of ``partition_column`` whose files :func:`needs_resplit`."""
+    files = _split_files(spark, path, column, partition_column)
+    return sorted(v for v, found in files.items() if needs_resplit(found, target_bytes))
 
 
 def resplit_partitions(
@@ -95,24 +109,20 @@ def resplit_partitions(
     partition_column: str = "dt",
     target_bytes: int = SPLIT_TARGET_BYTES,
 ) -> list:
-    """Rewrite every partition :func:`partitions_to_resplit` finds: per value of ``column``, its
-    rows coalesced (no shuffle) into files of about ``target_bytes`` (by the value's share of the
-    partition's rows); a ``dataChange = false`` overwrite of the partition, the way Delta
-    documents compaction by hand: readers and the content are unaffected. Returns the partition
-    values rewritten."""
-    todo = partitions_to_resplit(
-        spark, path, column, partition_column=partition_column, target_bytes=target_bytes
-    )
+    """Rewrite every partition whose files :func:`needs_resplit`: per value of ``column``, its rows
+    coalesced (no shuffle) into :func:`files_per_value` files; a ``dataChange = false``
+    overwrite of the partition, the way Delta documents compaction by hand: readers and the
+    content are unaffected. Returns the partition values rewritten."""
+    files = _split_files(spark, path, column, partition_column)
+    todo = sorted(v for v, found in files.items() if needs_resplit(found, target_bytes))
     col = F.col(column)
     for value in todo:
         rows = read_table(spark, path).filter(F.col(partition_column) == F.lit(value))
-        size = rows.agg(F.sum("_metadata.file_size")).first()[0] or 0
         counts = {r[0]: r[1] for r in rows.groupBy(column).count().collect()}
-        total = sum(counts.values())
+        split = files_per_value(sum(size for _, _, size in files[value]), counts, target_bytes)
         frame = None
         for key in sorted(counts, key=lambda k: (k is None, k or "")):
-            files = max(1, -(-size * counts[key] // (total * target_bytes)))
-            part = rows.filter(col.isNull() if key is None else col == F.lit(key)).coalesce(files)
+            part = rows.filter(col.isNull() if key is None else col == F.lit(key)).coalesce(split[key])
             frame = part if frame is None else frame.unionByName(part)
         (
             frame.write.format("delta")

@@ -55,3 +55,25 @@ def test_warehouse_tables_and_the_job(spark, tmp_path, monkeypatch):
     assert meta["tables"].value == 2
     assert meta["files_after"].value == 2  # silver/a: 1 partition -> 1 file; gold/b: 1 file
     assert maintain_warehouse(spark, str(warehouse))[0]["files_after"] == 1
+
+
+def test_a_split_partition_is_rewritten_into_files_of_the_target_size_per_value():
+    """The layout rules of the split tables (silver/traffic), by hand: 1 GB of a day with 10 %
+    clicks and a 256 MB target -> 1 click file (102 MB) and 4 impression files (922 MB / 256 MB,
+    rounded up); a partition is rewritten when a file mixes values or a value has several small
+    files, and not when each value already has files of the target size."""
+    from assets.maintenance import files_per_value, needs_resplit
+
+    mb = 1024 * 1024
+    assert files_per_value(1024 * mb, {"click": 100, "impression": 900}, 256 * mb) == {
+        "click": 1,
+        "impression": 4,
+    }
+    assert files_per_value(10 * mb, {"click": 1, "impression": 9}, 256 * mb) == {"click": 1, "impression": 1}
+    daily = [("click", "click", 3 * mb)] * 8 + [("impression", "impression", 22 * mb)] * 8
+    assert needs_resplit(daily, 256 * mb)  # eight small files per value
+    assert needs_resplit([("click", "impression", 200 * mb)], 256 * mb)  # written before the split
+    compacted = [("click", "click", 18 * mb), ("impression", "impression", 160 * mb)]
+    assert not needs_resplit(compacted, 256 * mb)
+    big = [("click", "click", 100 * mb)] + [("impression", "impression", 230 * mb)] * 4
+    assert not needs_resplit(big, 256 * mb)  # one small click file is fine; big files stay
