@@ -97,7 +97,10 @@ def partitions_to_resplit(
     target_bytes: int = SPLIT_TARGET_BYTES,
 ) -> list:
     """Values of ``partition_column`` whose files :func:`needs_resplit`."""
-    files = _split_files(spark, path, column, partition_column)
+    return _to_resplit(_split_files(spark, path, column, partition_column), target_bytes)
+
+
+def _to_resplit(files: dict, target_bytes: int) -> list:
     return sorted(v for v, found in files.items() if needs_resplit(found, target_bytes))
 
 
@@ -114,7 +117,7 @@ def resplit_partitions(
     overwrite of the partition, the way Delta documents compaction by hand: readers and the
     content are unaffected. Returns the partition values rewritten."""
     files = _split_files(spark, path, column, partition_column)
-    todo = sorted(v for v, found in files.items() if needs_resplit(found, target_bytes))
+    todo = _to_resplit(files, target_bytes)
     col = F.col(column)
     for value in todo:
         rows = read_table(spark, path).filter(F.col(partition_column) == F.lit(value))
