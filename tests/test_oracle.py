@@ -367,7 +367,9 @@ def test_oracle_sees_every_pool(oracle):
 
 
 def test_attribution_matches_oracle(spark, pipeline, oracle):
-    rows = [r.asDict() for r in _as_of_rows(spark, pipeline["cfg"], "finance", "order_attribution", AS_OF)]
+    from assets.finance.ledger import attribution_table
+
+    rows = [r.asDict() for r in attribution_table(spark, pipeline["cfg"]).read(AS_OF).collect()]
     problems = diff_attribution(oracle, rows)
     assert not problems, "\n".join(problems[:50])
 

@@ -23,11 +23,16 @@ from assets.finance.checks import (
     LEDGER_SCOPE_SUITES,
     ORDER_ATTRIBUTION_SUITES,
 )
-from assets.finance.ledger import LEDGER_TABLE, read_silver, returns_out_of_scope, run_ledger_through
+from assets.finance.ledger import (
+    LEDGER_TABLE,
+    attribution_table,
+    read_silver,
+    returns_out_of_scope,
+    run_ledger_through,
+)
 from assets.finance.settlement_files import publish_settlement_day, verify_day
 from assets.finance.steps import (
     AD_FEE_ALLOCATION_TABLE,
-    ORDER_ATTRIBUTION_TABLE,
     ledger_through,
     read_partition,
     run_ad_fee_allocation,
@@ -70,12 +75,19 @@ def order_attribution(context: AssetExecutionContext, spark: SparkResource, sett
     # Not cached: the snapshot holds the whole scope, and building an in-memory copy of it costs
     # more than the few column-pruned scans of the metadata and the one GE validation (measured:
     # BENCHMARKS.md, "caching the snapshots").
-    df = read_partition(session, cfg, ORDER_ATTRIBUTION_TABLE, day)
+    df = attribution_table(session, cfg).read(day)
     by_pool = {r["attributed_pool"]: r["count"] for r in df.groupBy("attributed_pool").count().collect()}
+    computed = "scratch (no usable earlier snapshot)"
+    if written["base"] is not None:
+        computed = (
+            f"changes from as_of = {written['base'].isoformat()}: {written['rows_written']} rows "
+            f"written, {written['keys_removed']} orders removed"
+        )
     yield MaterializeResult(
         metadata={
             **delta_metadata(written["table_path"], written["delta_version"], sum(by_pool.values())),
             "orders_by_pool": MetadataValue.json(by_pool),
+            "computed_from": MetadataValue.text(computed),
             "preview": preview(df),
         }
     )

@@ -224,7 +224,38 @@ def attribute_orders_incremental(
     window_days: int = 7,
     lookback_days: int = 60,
 ) -> DataFrame:
-    """The same rows as :func:`attribute_orders` for D, from the snapshot as of an earlier date.
+    """The same rows as :func:`attribute_orders` for D, from the snapshot as of an earlier date:
+    the previous rows still in scope, less the orders :func:`attribution_changes` removes or
+    rewrites, plus its rewritten rows."""
+    upserts, removed = attribution_changes(
+        orders, traffic, previous, previous_date, as_of_date,
+        window_days=window_days, lookback_days=lookback_days,
+    )
+    first_day = scope_start(as_of_date, lookback_days)
+    unchanged = (
+        previous.filter(F.col("paid_date") >= F.lit(first_day))
+        .join(removed, on="order_id", how="left_anti")
+        .join(upserts.select("order_id"), on="order_id", how="left_anti")
+        .withColumn("as_of", F.lit(as_of_date).cast("date"))
+    )
+    return unchanged.select(*ORDER_ATTRIBUTION_SCHEMA.fieldNames()).unionByName(upserts)
+
+
+def attribution_changes(
+    orders: DataFrame,
+    traffic: DataFrame,
+    previous: DataFrame,
+    previous_date: dt.date,
+    as_of_date: dt.date,
+    *,
+    window_days: int = 7,
+    lookback_days: int = 60,
+) -> tuple[DataFrame, DataFrame]:
+    """What changes in the attribution from an earlier snapshot to D: ``(upserts, removed)``, the
+    rows as of D of the orders whose row is new or may differ (``as_of = D``), and the
+    ``order_id`` of orders of the previous snapshot that are no longer paid orders in scope for
+    another reason than their paid date leaving it (orders paid before the scope of D drop out:
+    the reader filters them). Every other row of the previous snapshot is the same as of D.
 
     ``previous`` is the attribution as of ``previous_date`` (< D) with the same settings. Only the
     silver rows landed in ``(previous_date, D]`` can change anything (SPEC §1 as-of rule):
@@ -238,16 +269,16 @@ def attribute_orders_incremental(
     - any other order keeps its previous row (its latest version is the same);
     - the clicks landed in ``(previous_date, D]`` then compete with the kept touches under SPEC §4's
       order (latest; ad first; smallest event_id): the best of all clicks landed by D is the best
-      of the previous best and the new ones;
+      of the previous best and the new ones; an order whose touch a new click may take is an
+      upsert;
     - orders paid before the scope of D drop out.
 
     Each step is bounded by what landed since the previous date (new versions, new clicks), except
-    reading and rewriting the snapshot itself: the day's changes are broadcast to the joins with the
-    snapshot, only orders a new click matches are ranked again (their best new click then meets
-    the kept touch in one pass, :func:`_keep_or_take`), and a fresh lookup reads the last
-    landing partitions for recent orders and older ones only for the user/product pairs of the few
-    older orders. ``tests/finance/test_attribution.py`` checks the rows equal the full recompute
-    day after day.
+    scanning the snapshot: the day's changes are broadcast to the joins with the snapshot, only
+    orders a new click matches are ranked again (their best new click then meets the kept touch
+    in one pass, :func:`_keep_or_take`), and a fresh lookup reads the last landing partitions for
+    recent orders and older ones only for the user/product pairs of the few older orders.
+    ``tests/finance/test_attribution.py`` checks the rows equal the full recompute day after day.
     """
     D = as_of_date
     if previous_date >= D:
@@ -286,20 +317,22 @@ def attribute_orders_incremental(
     relabeled = joined.filter(same_keys).select(*ORDER_FIELDS, *TOUCH_FIELDS)
     fresh = joined.filter(~same_keys).select(*ORDER_FIELDS).localCheckpoint(eager=True)
 
-    # The clicks landed since the previous date compete with the kept touches: the best new click
-    # of each order it falls in the window of (equi-join on user and product, the clicks
+    # The clicks landed since the previous date compete with the carried touches: the best new
+    # click of each order it falls in the window of (equi-join on user and product, the clicks
     # broadcast; only the join keys of the carried rows are read) is materialized, broadcast, and
-    # replaces the kept touch where it wins (:func:`_keep_or_take`), in one pass over the carried
-    # rows.
-    carried = kept.select(*ORDER_FIELDS, *TOUCH_FIELDS).unionByName(relabeled)
+    # replaces the carried touch where it wins (:func:`_keep_or_take`). Only the kept orders it
+    # may change are carried into the upserts (a semi-join with the broadcast winners).
     new_touches = materialize_small(_touch_columns(clicks_as_of(traffic.filter(landed_since), D)))
     best_new = materialize_small(
         _best_touch(
-            carried.select("order_id", "user_id", "product_id", "paid_at")
+            kept.select("order_id", "user_id", "product_id", "paid_at")
+            .unionByName(relabeled.select("order_id", "user_id", "product_id", "paid_at"))
             .join(new_touches, on=_in_window(window_days))
             .select("order_id", *TOUCH_FIELDS)
         )
     )
+    challenged = kept.join(best_new.select("order_id"), on="order_id", how="left_semi")
+    carried = challenged.select(*ORDER_FIELDS, *TOUCH_FIELDS).unionByName(relabeled)
     touched = _keep_or_take(carried, best_new)
 
     # Fresh lookups: recent orders read the last landing partitions; the few older ones (a late
@@ -322,4 +355,6 @@ def attribute_orders_incremental(
             keys, on=(F.col("user_id") == F.col("_u")) & (F.col("product_id") == F.col("_p")), how="left_semi"
         )
         touched = touched.unionByName(_touch_orders(materialize_small(older), their_clicks, window_days))
-    return _attribution_rows(touched, D)
+    # A changed order that is no longer a paid order in scope (its paid_at cleared or moved out).
+    removed = changed_ids.join(changed.select("order_id"), on="order_id", how="left_anti")
+    return _attribution_rows(touched, D), removed

@@ -31,8 +31,10 @@ from assets.finance.schemas import (
     ENTRY_REVERSAL,
     LEDGER_COLUMNS,
     LEDGER_SCHEMA,
+    ORDER_ATTRIBUTION_SCHEMA,
     SILVER_SCHEMAS,
 )
+from assets.snapshots import SnapshotTable
 from assets.storage import LANDING_SLACK_DAYS, partition_dates, read_or_empty, table_exists, table_version
 from pipelines.config import OnetrackConfig
 
@@ -270,27 +272,39 @@ ORDER_ATTRIBUTION_TABLE = ("finance", "order_attribution")
 AD_FEE_ALLOCATION_TABLE = ("finance", "ad_fee_allocation")
 
 
+def attribution_table(spark: SparkSession, cfg: OnetrackConfig) -> SnapshotTable:
+    """``finance/order_attribution``: a versioned snapshot (:mod:`assets.snapshots`), one row per
+    order, stored partitioned by ``paid_date`` (the scope's bound: a day leaving it is whole files)."""
+    return SnapshotTable(
+        spark,
+        cfg,
+        ORDER_ATTRIBUTION_TABLE,
+        ORDER_ATTRIBUTION_SCHEMA,
+        key="order_id",
+        partition_by="paid_date",
+    )
+
+
 def stored_snapshot_dates(spark: SparkSession, cfg: OnetrackConfig) -> set[dt.date]:
     """``as_of`` dates for which both the attribution and the allocation snapshot are stored."""
-    dates = []
-    for table in (ORDER_ATTRIBUTION_TABLE, AD_FEE_ALLOCATION_TABLE):
-        path = cfg.table_path(*table)
-        if not table_exists(spark, path):
-            return set()
-        dates.append(partition_dates(spark, path, "as_of"))  # from the file list, not the rows
-    return dates[0] & dates[1]
+    allocation = cfg.table_path(*AD_FEE_ALLOCATION_TABLE)
+    if not table_exists(spark, allocation):
+        return set()
+    # both from the file list and the version map, not the rows
+    return attribution_table(spark, cfg).dates() & partition_dates(spark, allocation, "as_of")
 
 
 def stored_ad_orders(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> DataFrame:
     """The ``ad`` orders as of ``day`` with their fee, from the stored snapshots of that day: the
     allocation's order rows with the attribution's ``merchant_id, paid_at, pay_amount`` (what
     :func:`ledger_entries_for_day` would compute from silver, without recomputing it)."""
-
-    def snapshot(table: tuple[str, str]) -> DataFrame:
-        return spark.read.format("delta").load(cfg.table_path(*table)).filter(F.col("as_of") == F.lit(day))
-
-    fees = snapshot(AD_FEE_ALLOCATION_TABLE).filter(F.col("order_id").isNotNull())
-    orders = snapshot(ORDER_ATTRIBUTION_TABLE).select("order_id", "merchant_id", "paid_at", "pay_amount")
+    fees = (
+        spark.read.format("delta")
+        .load(cfg.table_path(*AD_FEE_ALLOCATION_TABLE))
+        .filter((F.col("as_of") == F.lit(day)) & F.col("order_id").isNotNull())
+    )
+    attribution = attribution_table(spark, cfg).read(day)
+    orders = attribution.select("order_id", "merchant_id", "paid_at", "pay_amount")
     return fees.select("order_id", "campaign_id", "order_amount", "allocated_ad_fee").join(
         orders, on="order_id", how="inner"
     )

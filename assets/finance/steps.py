@@ -13,16 +13,18 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from assets.finance.allocation import allocate_ad_fees, allocate_ad_fees_incremental
-from assets.finance.attribution import attribute_orders, attribute_orders_incremental
+from assets.finance.asof import scope_start
+from assets.finance.attribution import attribute_orders, attribution_changes
 from assets.finance.ledger import (
     AD_FEE_ALLOCATION_TABLE,
     LEDGER_TABLE,
     ORDER_ATTRIBUTION_TABLE,
+    attribution_table,
     read_ledger,
     read_silver,
 )
 from assets.finance.schemas import SILVER_SCHEMAS
-from assets.storage import incremental_base, read_or_empty, read_table, replace_partition, table_exists
+from assets.storage import incremental_base, read_or_empty, read_table, replace_partition
 from pipelines.config import OnetrackConfig
 
 
@@ -35,54 +37,57 @@ def snapshot_settings(cfg: OnetrackConfig) -> dict:
     }
 
 
-def order_attribution_as_of(
-    spark: SparkSession, cfg: OnetrackConfig, day: dt.date, *, incremental: bool = False
-) -> DataFrame:
-    """The attribution as of D: from the latest stored snapshot before D plus what landed since
-    (``incremental``, when there is one), else from all of silver. Both give the same rows."""
+def order_attribution_as_of(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> DataFrame:
+    """The attribution as of D: the stored snapshot of D, else computed from all of silver (the
+    same rows: both are functions of silver as of D)."""
+    stored = attribution_table(spark, cfg).read(day)
+    if stored is not None:
+        return stored
     silver = read_silver(spark, cfg)
-    settings = {"window_days": cfg.attribution_window_days, "lookback_days": cfg.ledger_lookback_days}
-    path = cfg.table_path(*ORDER_ATTRIBUTION_TABLE)
-    previous = incremental_base(spark, path, day, snapshot_settings(cfg)) if incremental else None
-    if previous is None:
-        return attribute_orders(silver["orders"], silver["traffic"], day, **settings)
-    snapshot = read_table(spark, path).filter(F.col("as_of") == F.lit(previous))
-    return attribute_orders_incremental(
-        silver["orders"], silver["traffic"], snapshot, previous, day, **settings
-    )
+    return attribute_orders(silver["orders"], silver["traffic"], day, **_attribution_settings(cfg))
+
+
+def _attribution_settings(cfg: OnetrackConfig) -> dict:
+    return {"window_days": cfg.attribution_window_days, "lookback_days": cfg.ledger_lookback_days}
 
 
 def run_order_attribution(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> dict:
-    """Write the ``as_of = D`` partition of ``finance/order_attribution`` (incrementally from the
-    latest earlier snapshot, see :func:`attribute_orders_incremental`)."""
-    path = cfg.table_path(*ORDER_ATTRIBUTION_TABLE)
-    frame = order_attribution_as_of(spark, cfg, day, incremental=True)
-    version = replace_partition(frame, path, {"as_of": day}, settings=snapshot_settings(cfg))
-    return {"table_path": path, "delta_version": version}
+    """Commit the snapshot as of D of ``finance/order_attribution``: from the latest earlier
+    snapshot, as its changes (:func:`attribution_changes`, one MERGE), else from scratch."""
+    table = attribution_table(spark, cfg)
+    settings = snapshot_settings(cfg)
+    silver = read_silver(spark, cfg)
+    base = table.base_before(day, settings)
+    if base is None:
+        frame = attribute_orders(silver["orders"], silver["traffic"], day, **_attribution_settings(cfg))
+        written = table.write_full(frame, day, settings)
+    else:
+        upserts, removed = attribution_changes(
+            silver["orders"], silver["traffic"], table.read(base), base, day, **_attribution_settings(cfg)
+        )
+        written = table.write_changes(
+            base, day, upserts, removed, settings, drop_below=scope_start(day, cfg.ledger_lookback_days)
+        )
+    return {"table_path": table.path, "delta_version": written["version"], "base": base, **written}
 
 
 def run_ad_fee_allocation(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> dict:
     """Write the ``as_of = D`` partition of ``finance/ad_fee_allocation``.
 
-    Uses the ``as_of = D`` attribution written upstream; computes it from silver if that table
-    does not exist (the result is the same: both are functions of silver as of D). With an
-    earlier allocation snapshot (and the attribution snapshot of its date), only the campaign-days
-    that changed since are allocated again (:func:`allocate_ad_fees_incremental`).
+    Uses the attribution snapshot of D written upstream; computes it from silver if there is none
+    (the result is the same: both are functions of silver as of D). With an earlier allocation
+    snapshot (and the attribution snapshot of its date), only the campaign-days that changed since
+    are allocated again (:func:`allocate_ad_fees_incremental`).
     """
-    attribution_path = cfg.table_path(*ORDER_ATTRIBUTION_TABLE)
     path = cfg.table_path(*AD_FEE_ALLOCATION_TABLE)
     ad_spend = read_or_empty(spark, cfg.table_path("silver", "ad_spend"), SILVER_SCHEMAS["ad_spend"])
-    previous = None
-    if table_exists(spark, attribution_path):
-        snapshots = read_table(spark, attribution_path)
-        attribution = snapshots.filter(F.col("as_of") == F.lit(day))
-        previous = incremental_base(spark, path, day, snapshot_settings(cfg))
-    else:
-        attribution = order_attribution_as_of(spark, cfg, day)
-    if previous is not None and not snapshots.filter(F.col("as_of") == F.lit(previous)).isEmpty():
+    attribution = order_attribution_as_of(spark, cfg, day)
+    previous = incremental_base(spark, path, day, snapshot_settings(cfg))
+    previous_attribution = None if previous is None else attribution_table(spark, cfg).read(previous)
+    if previous_attribution is not None:
         allocation = allocate_ad_fees_incremental(
             attribution,
-            snapshots.filter(F.col("as_of") == F.lit(previous)),
+            previous_attribution,
             read_table(spark, path).filter(F.col("as_of") == F.lit(previous)),
             previous,
             ad_spend,

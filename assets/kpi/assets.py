@@ -20,12 +20,13 @@ from dagster import (
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from assets.finance.ledger import attribution_table
 from assets.finance.schemas import (
     AD_FEE_ALLOCATION_SCHEMA,
     LEDGER_SCHEMA,
-    ORDER_ATTRIBUTION_SCHEMA,
     SILVER_SCHEMAS,
 )
+from assets.finance.steps import order_attribution_as_of
 from assets.kpi.charts import kpi_chart_metadata
 from assets.kpi.checks import kpi_reconciliation, kpi_suites, order_reexposure_suites, reconciliation_suites
 from assets.kpi.metrics import KPI_TABLE_KEYS, KpiInputs, cohort_order_facts, compute_kpi_tables
@@ -77,14 +78,15 @@ def _snapshot(session: SparkSession, path: str, day: dt.date) -> DataFrame:
     return read_table(session, path).filter(F.col("as_of") == F.lit(day))
 
 
-def read_kpi_inputs(session: SparkSession, cfg: OnetrackConfig) -> KpiInputs:
-    """Whole input tables (empty frames of the right schema for tables not written yet)."""
+def read_kpi_inputs(session: SparkSession, cfg: OnetrackConfig, day: dt.date) -> KpiInputs:
+    """The input tables (empty frames of the right schema for tables not written yet); of the
+    versioned attribution, the snapshot as of ``day`` (computed from silver if none is stored)."""
 
     def table(layer: str, name: str, schema):
         return read_or_empty(session, cfg.table_path(layer, name), schema)
 
     return KpiInputs(
-        order_attribution=table("finance", "order_attribution", ORDER_ATTRIBUTION_SCHEMA),
+        order_attribution=order_attribution_as_of(session, cfg, day),
         ad_fee_allocation=table("finance", "ad_fee_allocation", AD_FEE_ALLOCATION_SCHEMA),
         ad_fee_refund_ledger=table("finance", "ad_fee_refund_ledger", LEDGER_SCHEMA),
         returns=table("silver", "returns", SILVER_SCHEMAS["returns"]),
@@ -111,9 +113,6 @@ def read_kpi_inputs(session: SparkSession, cfg: OnetrackConfig) -> KpiInputs:
 def order_reexposure(context: AssetExecutionContext, spark: SparkResource, settings: OnetrackSettings):
     session, cfg, day = spark.get_session(), settings.get_config(), partition_date(context)
     path = cfg.table_path("gold", "order_reexposure")
-    attribution = read_or_empty(
-        session, cfg.table_path("finance", "order_attribution"), ORDER_ATTRIBUTION_SCHEMA
-    )
     stored = read_or_empty(session, path, ORDER_REEXPOSURE_SCHEMA)
     # From the latest stored snapshot before D written with the same settings (None: from
     # scratch); same rows either way.
@@ -122,7 +121,11 @@ def order_reexposure(context: AssetExecutionContext, spark: SparkResource, setti
         "ledger_lookback_days": cfg.ledger_lookback_days,
         "attribution_window_days": cfg.attribution_window_days,
     }
-    previous = usable_base(attribution, incremental_base(session, path, day, settings_now))
+    candidate = incremental_base(session, path, day, settings_now)
+    attribution = order_attribution_as_of(session, cfg, day)
+    if candidate is not None:
+        attribution = attribution.unionByName(attribution_table(session, cfg).read_many([candidate]))
+    previous = usable_base(attribution, candidate)
     frame = compute_order_reexposure_incremental(
         attribution,
         read_or_empty(session, cfg.table_path("silver", "returns"), SILVER_SCHEMAS["returns"]),
@@ -193,7 +196,7 @@ def _trend_markdown(kpi_daily: DataFrame) -> MetadataValue:
 )
 def kpi_tables(context: AssetExecutionContext, spark: SparkResource, settings: OnetrackSettings):
     session, cfg, day = spark.get_session(), settings.get_config(), partition_date(context)
-    inputs = read_kpi_inputs(session, cfg)
+    inputs = read_kpi_inputs(session, cfg, day)
     facts = cohort_order_facts(inputs, day, cfg).cache()
     frames = compute_kpi_tables(inputs, day, cfg, facts=facts)
 

@@ -15,10 +15,12 @@ import duckdb
 import pytest
 from pyspark.sql import SparkSession
 
+from assets.finance.ledger import attribution_table
 from assets.kpi.assets import KPI_ASSET_KEYS, KPI_ASSETS, ORDER_REEXPOSURE
 from assets.serving.assets import KPI_DUCKDB, SERVING_ASSETS
 from assets.serving.publish import NO_AUTOLOAD, serving_file_path
 from assets.storage import read_table, replace_partition
+from pipelines.config import OnetrackConfig
 from pipelines.resources import OnetrackSettings, SparkResource
 from tests.kpi import builders as b
 
@@ -49,7 +51,7 @@ def warehouse(spark, tmp_path_factory):
                  paid_at="2026-11-19 09:00"),
         ],
     )  # fmt: skip
-    replace_partition(attribution, f"{root}/finance/order_attribution", {"as_of": day})
+    attribution_table(spark, OnetrackConfig(warehouse_dir=root)).write_full(attribution, day, None)
     allocation = b.ad_fee_allocation(
         spark,
         [dict(as_of=D, stat_date="2026-11-18", campaign="c1", advertiser="m1", spend="10.00", order_id="o1",

@@ -1,0 +1,277 @@
+"""Versioned snapshots: a daily "as of D" table kept as one Delta table and its versions.
+
+A snapshot asset (e.g. ``finance/order_attribution``) holds, as of each landing date D, every row
+of its scope. Most rows are the same from one day to the next, so instead of a full copy per day
+the table holds the current snapshot, and the run for D commits only what changed since the
+snapshot it builds on (one Delta ``MERGE``: the changed rows, the removed keys, and the rows that
+left the scope; deletion vectors, so untouched files are not rewritten). The snapshot as of D is
+the version that commit made, read by Delta time travel; ``audit/snapshot_versions`` maps
+(table, D) to that version and to the settings it was computed with.
+
+- A run for D builds on the latest mapped date before D computed with the same settings. If the
+  table has moved on since that version (a rerun of an earlier day, a backfill out of order), it is
+  first restored to it (``RESTORE``: a log-only commit), so the changes always apply to exactly the
+  snapshot they were computed from; the commit's ``readVersion`` is checked, and a mismatch (a
+  concurrent writer) fails the run before the map is updated.
+- A version stays readable while VACUUM keeps its files: the map only offers versions committed
+  less than ``vacuum_retain_hours`` (less a day of margin) ago. Older dates are computed from
+  silver again (both paths give the same rows: the incremental tests compare them).
+- Readers get the rows with ``as_of = D`` added, the columns of the asset's schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from assets.storage import materialize_small, read_table, replace_partition, table_exists
+from pipelines.config import OnetrackConfig
+
+VERSIONS_TABLE = ("audit", "snapshot_versions")
+VERSIONS_SCHEMA = T.StructType(
+    [
+        T.StructField("table", T.StringType(), False),
+        T.StructField("as_of", T.DateType(), False),
+        T.StructField("version", T.LongType(), False),
+        T.StructField("settings", T.StringType(), True),
+        T.StructField("committed_at", T.TimestampType(), False),
+    ]
+)
+# Commits that leave the table's rows as they were (OPTIMIZE rewrites files in a
+# ``dataChange = false`` commit; VACUUM logs its start and end): changes computed from a version
+# can apply after them.
+CONTENT_KEEPING = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+# A mapped version is offered while its commit is younger than the VACUUM retention less this.
+RETENTION_MARGIN = dt.timedelta(days=1)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a mapped version is: the table version and the settings it was computed with."""
+
+    as_of: dt.date
+    version: int
+    settings: dict | None
+
+
+@dataclass(frozen=True)
+class SnapshotTable:
+    """One versioned snapshot table of the warehouse.
+
+    ``schema`` is the asset's schema as readers see it (with ``as_of``, the stored table has
+    every column but ``as_of``); ``key`` its row key; ``partition_by`` the stored table's
+    partition column (a date the scope is bounded by, so rows leaving the scope are whole files).
+    """
+
+    spark: SparkSession
+    cfg: OnetrackConfig
+    name: tuple[str, str]
+    schema: T.StructType
+    key: str
+    partition_by: str | None = None
+
+    @property
+    def path(self) -> str:
+        return self.cfg.table_path(*self.name)
+
+    @property
+    def label(self) -> str:
+        return "/".join(self.name)
+
+    # -- the version map ------------------------------------------------------------------------
+
+    def snapshots(self) -> dict[dt.date, Snapshot]:
+        """The readable snapshots of this table by date (see the module docstring)."""
+        versions_path = self.cfg.table_path(*VERSIONS_TABLE)
+        if not table_exists(self.spark, versions_path) or not table_exists(self.spark, self.path):
+            return {}
+        oldest = _now() - dt.timedelta(hours=self.cfg.vacuum_retain_hours) + RETENTION_MARGIN
+        rows = (
+            read_table(self.spark, versions_path)
+            .filter((F.col("table") == F.lit(self.label)) & (F.col("committed_at") > F.lit(oldest)))
+            .collect()
+        )
+        return {
+            r["as_of"]: Snapshot(r["as_of"], int(r["version"]), json.loads(r["settings"] or "null"))
+            for r in rows
+        }
+
+    def dates(self) -> set[dt.date]:
+        return set(self.snapshots())
+
+    def base_before(self, day: dt.date, settings: dict) -> dt.date | None:
+        """The latest readable snapshot before ``day`` computed with ``settings`` (None: compute
+        from scratch), so that a changed window or lookback never mixes with the old one."""
+        earlier = [s for d, s in self.snapshots().items() if d < day]
+        latest = max(earlier, key=lambda s: s.as_of, default=None)
+        return latest.as_of if latest is not None and latest.settings == settings else None
+
+    def _record(self, day: dt.date, version: int, settings: dict | None) -> None:
+        row = (self.label, day, version, json.dumps(settings, sort_keys=True), _now())
+        frame = self.spark.createDataFrame([row], VERSIONS_SCHEMA)
+        replace_partition(
+            frame, self.cfg.table_path(*VERSIONS_TABLE), {"table": self.label, "as_of": day}, ["table"]
+        )
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def read(self, day: dt.date) -> DataFrame | None:
+        """The snapshot as of ``day`` (None if no readable version is mapped for it)."""
+        found = self.snapshots().get(day)
+        if found is None:
+            return None
+        return self._at(found.version, day)
+
+    def _at(self, version: int, day: dt.date) -> DataFrame:
+        rows = self.spark.read.format("delta").option("versionAsOf", version).load(self.path)
+        return rows.withColumn("as_of", F.lit(day).cast("date")).select(*self.schema.fieldNames())
+
+    def read_many(self, days: Iterable[dt.date]) -> DataFrame:
+        """The snapshots of ``days`` that are readable, as one frame told apart by ``as_of`` (a
+        filter on one date prunes the others: their ``as_of`` is a literal)."""
+        found = self.snapshots()
+        frames = [self._at(found[d].version, d) for d in sorted(set(days)) if d in found]
+        if not frames:
+            return self.spark.createDataFrame([], self.schema)
+        out = frames[0]
+        for frame in frames[1:]:
+            out = out.unionByName(frame)
+        return out
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def _stored(self, df: DataFrame) -> DataFrame:
+        return df.select(*[c for c in self.schema.fieldNames() if c != "as_of"])
+
+    def write_full(self, df: DataFrame, day: dt.date, settings: dict | None) -> dict:
+        """Replace the table's content with ``df`` (the whole snapshot as of ``day``), as a version
+        mapped to ``day`` (also replaces a table of another layout). Returns ``version``."""
+        writer = (
+            self._stored(df)
+            .write.format("delta")
+            .mode("overwrite")
+            .option("overwriteSchema", "true")
+            .option("delta.enableDeletionVectors", "true")
+            .option("userMetadata", json.dumps({"as_of": day.isoformat(), "full": True}))
+        )
+        if self.partition_by:
+            writer = writer.partitionBy(self.partition_by)
+        writer.save(self.path)
+        properties = self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path}`").first()["properties"]
+        if properties.get("delta.enableDeletionVectors") != "true":  # an older table replaced
+            self.spark.sql(
+                f"ALTER TABLE delta.`{self.path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')"
+            )
+        version = self._last_commit()["version"]
+        self._record(day, version, settings)
+        return {"version": version}
+
+    def write_changes(
+        self,
+        base: dt.date,
+        day: dt.date,
+        upserts: DataFrame,
+        removed: DataFrame,
+        settings: dict | None,
+        *,
+        drop_below: dt.date | None = None,
+    ) -> dict:
+        """Commit the snapshot as of ``day`` as the changes from the one of ``base``: ``upserts``
+        (whole rows, at most one per key), ``removed`` (a frame of keys to delete), and, with
+        ``drop_below``, the rows whose ``partition_by`` value is below it (left the scope). One
+        MERGE, so one version, mapped to ``day``. Returns ``version``, ``rows_written`` (the
+        upserts that differ from the base's row) and ``keys_removed``."""
+        from delta.tables import DeltaTable
+
+        base_version = self.snapshots()[base].version
+        table = DeltaTable.forPath(self.spark, self.path)
+        expected = self._same_content_since(base_version)
+        if expected is None:
+            table.restoreToVersion(base_version)
+            expected = self._last_commit()["version"]
+        columns = [c for c in self.schema.fieldNames() if c != "as_of"]
+        # materialized once: MERGE reads its source twice (to find the files, then to write)
+        upserts = self._changed_only(upserts, self._at(base_version, base)).localCheckpoint(eager=True)
+        removed = removed.select(self.key).localCheckpoint(eager=True)
+        source = self._stored(upserts).withColumn("_delete", F.lit(False)).unionByName(
+            removed.select(self.key, F.lit(True).alias("_delete")), allowMissingColumns=True
+        )
+        values = {c: f"s.`{c}`" for c in columns}
+        merge = (
+            table.alias("t")
+            .merge(source.alias("s"), f"t.`{self.key}` = s.`{self.key}`")
+            .whenMatchedDelete("s._delete")
+            .whenMatchedUpdate(set=values)
+            .whenNotMatchedInsert("NOT s._delete", values=values)
+        )
+        if drop_below is not None:
+            merge = merge.whenNotMatchedBySourceDelete(f"t.`{self.partition_by}` < DATE'{drop_below}'")
+        self.spark.conf.set(
+            "spark.databricks.delta.commitInfo.userMetadata",
+            json.dumps({"as_of": day.isoformat(), "base": base.isoformat()}),
+        )
+        try:
+            merge.execute()
+        finally:
+            self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+        commit = self._last_commit()
+        if commit["operation"] != "MERGE" or commit["readVersion"] != expected:
+            raise RuntimeError(
+                f"{self.label}: the snapshot as of {day} was to be committed on version {expected} "
+                f"but version {commit['version']} ({commit['operation']}) read version "
+                f"{commit['readVersion']}: another writer changed the table; rerun the day"
+            )
+        self._record(day, commit["version"], settings)
+        return {
+            "version": commit["version"],
+            "rows_written": upserts.count(),
+            "keys_removed": removed.count(),
+        }
+
+    def _changed_only(self, upserts: DataFrame, previous: DataFrame) -> DataFrame:
+        """``upserts`` less the rows equal (every stored column, nulls equal) to the previous
+        snapshot's row of their key: a row recomputed the same is not written again."""
+        columns = [c for c in self.schema.fieldNames() if c != "as_of"]
+        keys = materialize_small(upserts.select(self.key))
+        before = previous.join(keys, on=self.key, how="left_semi").select(*columns).alias("p")
+        same = [F.col(f"u.`{c}`").eqNullSafe(F.col(f"p.`{c}`")) for c in columns]
+        condition = same[0]
+        for term in same[1:]:
+            condition = condition & term
+        return upserts.alias("u").join(before, on=condition, how="left_anti").select(*upserts.columns)
+
+    def _same_content_since(self, version: int) -> int | None:
+        """The latest version if every commit after ``version`` left the content as it was
+        (compaction: ``dataChange = false``), so the changes can apply on top of it; else None."""
+        from delta.tables import DeltaTable
+
+        later = (
+            DeltaTable.forPath(self.spark, self.path)
+            .history()
+            .filter(F.col("version") > F.lit(version))
+            .select("version", "operation", "operationParameters")
+            .collect()
+        )
+        if any(r["operation"] not in CONTENT_KEEPING for r in later):
+            return None
+        return max((r["version"] for r in later), default=version)
+
+    def _last_commit(self):
+        from delta.tables import DeltaTable
+
+        return (
+            DeltaTable.forPath(self.spark, self.path)
+            .history(1)
+            .select("version", "readVersion", "operation")
+            .first()
+        )

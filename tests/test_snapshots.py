@@ -1,0 +1,114 @@
+"""Versioned snapshots (assets/snapshots.py) on a four-row table, checked by hand.
+
+Rows are (key k, partition date d, value v). Each day's expected snapshot is written out below;
+the table must give it back as of that day, however later days, reruns and compaction moved the
+table since.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import types as T
+
+from assets.snapshots import SnapshotTable
+from pipelines.config import OnetrackConfig
+
+SCHEMA = T.StructType(
+    [
+        T.StructField("as_of", T.DateType()),
+        T.StructField("k", T.StringType()),
+        T.StructField("d", T.DateType()),
+        T.StructField("v", T.DecimalType(18, 2)),
+    ]
+)
+D1, D2, D3, D4 = (dt.date(2026, 11, n) for n in (1, 2, 3, 4))
+SETTINGS = {"window_days": 7}
+
+
+def _frame(spark, day, rows):
+    return spark.createDataFrame(
+        [(day, k, dt.date(2026, 11, d), Decimal(v)) for k, d, v in rows], SCHEMA
+    )
+
+
+def _keys(spark, rows):
+    return spark.createDataFrame([(k,) for k in rows], "k string")
+
+
+def _rows(frame) -> dict:
+    return {r["k"]: (r["as_of"], r["d"].day, str(r["v"])) for r in frame.collect()}
+
+
+def _operations(table) -> list[str]:
+    history = DeltaTable.forPath(table.spark, table.path).history().orderBy("version")
+    return [r["operation"] for r in history.select("operation").collect()]
+
+
+@pytest.fixture
+def table(spark, tmp_path):
+    cfg = OnetrackConfig(warehouse_dir=str(tmp_path))
+    return SnapshotTable(spark, cfg, ("finance", "t"), SCHEMA, key="k", partition_by="d")
+
+
+def test_each_day_reads_back_its_own_snapshot_after_later_days_reruns_and_compaction(spark, table):
+    table.write_full(_frame(spark, D1, [("a", 1, "1.00"), ("b", 1, "2.00"), ("c", 2, "3.00")]), D1, SETTINGS)
+    day1 = {"a": (D1, 1, "1.00"), "b": (D1, 1, "2.00"), "c": (D1, 2, "3.00")}
+    assert _rows(table.read(D1)) == day1
+    assert table.read(D1).columns == SCHEMA.fieldNames()
+    assert table.base_before(D2, SETTINGS) == D1
+    assert table.base_before(D2, {"window_days": 8}) is None  # other settings: from scratch
+
+    # D2: b changes, c is recomputed the same (not written again), e is new, a is removed.
+    upserts = _frame(spark, D2, [("b", 1, "2.50"), ("c", 2, "3.00"), ("e", 3, "5.00")])
+    written = table.write_changes(D1, D2, upserts, _keys(spark, ["a"]), SETTINGS)
+    assert (written["rows_written"], written["keys_removed"]) == (2, 1)
+    day2 = {"b": (D2, 1, "2.50"), "c": (D2, 2, "3.00"), "e": (D2, 3, "5.00")}
+    assert _rows(table.read(D2)) == day2
+    assert _rows(table.read(D1)) == day1  # time travel: D1 is still what it was
+
+    # D3: nothing upserted; the rows of partition dates before 11-02 leave the scope (b).
+    table.write_changes(D2, D3, upserts.limit(0), _keys(spark, []), SETTINGS, drop_below=dt.date(2026, 11, 2))
+    day3 = {"c": (D3, 2, "3.00"), "e": (D3, 3, "5.00")}
+    assert _rows(table.read(D3)) == day3
+    assert table.dates() == {D1, D2, D3}
+
+    # A rerun of D2 with other changes: the table is restored to D1 first, D3 keeps its version.
+    rerun = _frame(spark, D2, [("b", 1, "2.75")])
+    table.write_changes(D1, D2, rerun, _keys(spark, []), SETTINGS)
+    assert _rows(table.read(D2)) == {"a": (D2, 1, "1.00"), "b": (D2, 1, "2.75"), "c": (D2, 2, "3.00")}
+    assert _rows(table.read(D3)) == day3
+    assert _operations(table).count("RESTORE") == 1
+
+    # D4 builds on D3: the table holds the rerun of D2, so it is restored to D3 first.
+    d4_rows = _frame(spark, D4, [("f", 4, "6.00"), ("g", 3, "7.00")])
+    table.write_changes(D3, D4, d4_rows, _keys(spark, ["c"]), SETTINGS)
+    day4 = {"e": (D4, 3, "5.00"), "f": (D4, 4, "6.00"), "g": (D4, 3, "7.00")}
+    assert _rows(table.read(D4)) == day4
+    assert _operations(table).count("RESTORE") == 2
+    DeltaTable.forPath(spark, table.path).optimize().executeCompaction()  # e and g: one file
+    assert _operations(table)[-1] == "OPTIMIZE"
+
+    # D5 on D4 after the compaction: applied on top of it, no restore.
+    d5 = dt.date(2026, 11, 5)
+    table.write_changes(D4, d5, _frame(spark, d5, [("e", 3, "5.50")]), _keys(spark, []), SETTINGS)
+    assert _operations(table).count("RESTORE") == 2
+    assert _rows(table.read(d5)) == {"e": (d5, 3, "5.50"), "f": (d5, 4, "6.00"), "g": (d5, 3, "7.00")}
+    assert _rows(table.read(D4)) == day4
+    assert _rows(table.read_many([D3, d5]).filter(f"as_of = DATE'{D3}'")) == day3
+
+
+def test_versions_older_than_the_vacuum_retention_are_not_offered(spark, tmp_path):
+    def table_with(retain_hours):
+        cfg = OnetrackConfig(warehouse_dir=str(tmp_path), vacuum_retain_hours=retain_hours)
+        return SnapshotTable(spark, cfg, ("finance", "t"), SCHEMA, key="k", partition_by="d")
+
+    table_with(168).write_full(_frame(spark, D1, [("a", 1, "1.00")]), D1, SETTINGS)
+    # offered while younger than the retention less a day: 48 h -> 24 h, 24 h -> none
+    assert table_with(48).dates() == {D1}
+    assert table_with(24).dates() == set()
+    assert table_with(24).read(D1) is None
+    assert table_with(24).base_before(D2, SETTINGS) is None
