@@ -30,7 +30,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from assets.storage import materialize_small, read_table, replace_partition, table_exists
+from assets.storage import read_table, replace_partition, table_exists
 from pipelines.config import OnetrackConfig
 
 VERSIONS_TABLE = ("audit", "snapshot_versions")
@@ -189,8 +189,9 @@ class SnapshotTable:
         """Commit the snapshot as of ``day`` as the changes from the one of ``base``: ``upserts``
         (whole rows, at most one per key), ``removed`` (a frame of keys to delete), and, with
         ``drop_below``, the rows whose ``partition_by`` value is below it (left the scope). One
-        MERGE, so one version, mapped to ``day``. Returns ``version``, ``rows_written`` (the
-        upserts that differ from the base's row) and ``keys_removed``."""
+        MERGE, so one version, mapped to ``day``. Returns ``version``, ``rows_written`` and
+        ``keys_removed``. (An upsert equal to the base's row is rewritten all the same: the caller
+        leaves out what cannot have changed.)"""
         from delta.tables import DeltaTable
 
         base_version = self.snapshots()[base].version
@@ -200,8 +201,8 @@ class SnapshotTable:
             table.restoreToVersion(base_version)
             expected = self._last_commit()["version"]
         columns = [c for c in self.schema.fieldNames() if c != "as_of"]
-        # materialized once: MERGE reads its source twice (to find the files, then to write)
-        upserts = self._changed_only(upserts, self._at(base_version, base)).localCheckpoint(eager=True)
+        # Materialized once: MERGE reads its source twice (to find the files, then to write).
+        upserts = upserts.localCheckpoint(eager=True)
         removed = removed.select(self.key).localCheckpoint(eager=True)
         source = self._stored(upserts).withColumn("_delete", F.lit(False)).unionByName(
             removed.select(self.key, F.lit(True).alias("_delete")), allowMissingColumns=True
@@ -237,18 +238,6 @@ class SnapshotTable:
             "rows_written": upserts.count(),
             "keys_removed": removed.count(),
         }
-
-    def _changed_only(self, upserts: DataFrame, previous: DataFrame) -> DataFrame:
-        """``upserts`` less the rows equal (every stored column, nulls equal) to the previous
-        snapshot's row of their key: a row recomputed the same is not written again."""
-        columns = [c for c in self.schema.fieldNames() if c != "as_of"]
-        keys = materialize_small(upserts.select(self.key))
-        before = previous.join(keys, on=self.key, how="left_semi").select(*columns).alias("p")
-        same = [F.col(f"u.`{c}`").eqNullSafe(F.col(f"p.`{c}`")) for c in columns]
-        condition = same[0]
-        for term in same[1:]:
-            condition = condition & term
-        return upserts.alias("u").join(before, on=condition, how="left_anti").select(*upserts.columns)
 
     def _same_content_since(self, version: int) -> int | None:
         """The latest version if every commit after ``version`` left the content as it was

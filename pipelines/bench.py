@@ -634,11 +634,14 @@ def write_figures(stem: Path, days: list[DayFigures], report: dict) -> None:
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def _generate_records(landing: str, first: dt.date, last: dt.date, orders_per_day: int, seed: int) -> dict:
+def _generate_records(
+    landing: str, first: dt.date, last: dt.date, orders_per_day: int, seed: int, warmup_days: int = 0
+) -> dict:
     from pipelines.generate import generate_landing
 
     summary = generate_landing(
-        Path(landing), first, last, orders_per_day=orders_per_day, seed=seed, faults=True
+        Path(landing), first, last, orders_per_day=orders_per_day, seed=seed, faults=True,
+        warmup_days=warmup_days,
     )
     return summary.records
 
@@ -659,6 +662,7 @@ def run_bench(
     days: int,
     out: str | Path,
     seed: int = 7,
+    warmup_days: int = 0,
     skip_generate: bool = False,
     keep_warehouse: bool = False,
     plot: bool = False,
@@ -680,7 +684,8 @@ def run_bench(
         summary_file = roots.landing / "_generator" / "summary.json"
         if not summary_file.exists():
             raise SystemExit(f"--skip-generate: no landing zone in {roots.landing} ({summary_file} missing)")
-        records = json.loads(summary_file.read_text())["records"]
+        generated = json.loads(summary_file.read_text())
+        records, warmup_days = generated["records"], generated.get("warmup_days", 0)
         log(f"reusing the landing zone in {roots.landing}")
     else:
         log(f"generating {days} day(s) at {orders_per_day:,} orders/day into {roots.landing} ...")
@@ -689,7 +694,7 @@ def run_bench(
         # pipeline runs, so the peak measured during the days is the pipeline's.
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
             records = pool.submit(
-                _generate_records, str(roots.landing), dates[0], dates[-1], orders_per_day, seed
+                _generate_records, str(roots.landing), dates[0], dates[-1], orders_per_day, seed, warmup_days
             ).result()
         generation_s = round(time.monotonic() - t0, 3)
     landed = landed_records(records, day_keys)
@@ -706,6 +711,7 @@ def run_bench(
         "from": day_keys[0],
         "days_requested": days,
         "seed": seed,
+        "warmup_days": warmup_days,
         "generated": not skip_generate,
         "generation_s": generation_s,
         "command": " ".join(sys.argv),

@@ -216,6 +216,7 @@ def cmd_bench(args) -> int:
         days=args.days,
         out=args.out or Path("data") / "bench" / args.scale,
         seed=args.seed,
+        warmup_days=args.warmup_days,
         skip_generate=args.skip_generate,
         keep_warehouse=args.keep_warehouse,
         plot=args.plot,
@@ -296,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--days", type=_positive, default=1)
     bench.add_argument("--from", dest="start", default=DEMO_FROM)
     bench.add_argument("--seed", type=int, default=7)
+    bench.add_argument(
+        "--warmup-days",
+        type=int,
+        default=0,
+        help="the simulated platform runs this many days before --from (steady input from day 1)",
+    )
     bench.add_argument("--skip-generate", action="store_true", help="reuse the landing zone under --out")
     bench.add_argument(
         "--keep-warehouse",

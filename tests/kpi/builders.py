@@ -14,7 +14,7 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 ORDER_ATTRIBUTION_SCHEMA = (
     "as_of DATE, order_id STRING, user_id STRING, merchant_id STRING, product_id STRING, spu_id STRING, "
     "quantity INT, unit_price DECIMAL(18,2), platform_subsidy DECIMAL(18,2), voucher_pool STRING, "
-    "status STRING, paid_at TIMESTAMP, paid_date DATE, order_amount DECIMAL(18,2), "
+    "paid_at TIMESTAMP, paid_date DATE, order_amount DECIMAL(18,2), "
     "pay_amount DECIMAL(18,2), attributed_pool STRING, campaign_id STRING, touch_event_id STRING, "
     "touch_time TIMESTAMP"
 )
@@ -69,7 +69,7 @@ def _frame(spark, schema: str, rows: list[tuple]):
 
 def order_attribution(spark, orders: list[dict]):
     """keys: order_id, paid_at (str), amount (unit price), as_of; optional: quantity, user, merchant,
-    product, spu, subsidy, voucher_pool, pool (ad|organic|direct), campaign, status, paid_date."""
+    product, spu, subsidy, voucher_pool, pool (ad|organic|direct), campaign, paid_date."""
     rows = []
     for o in orders:
         quantity = o.get("quantity", 1)
@@ -89,7 +89,6 @@ def order_attribution(spark, orders: list[dict]):
                 unit_price,
                 subsidy,
                 o.get("voucher_pool"),
-                o.get("status", "paid"),
                 paid_at,
                 day(o["paid_date"]) if "paid_date" in o else paid_at.date(),
                 order_amount,
