@@ -3,9 +3,10 @@
 A snapshot asset (e.g. ``finance/order_attribution``) holds, as of each landing date D, every row
 of its scope. Most rows are the same from one day to the next, so instead of a full copy per day
 the table holds the current snapshot, and the run for D commits only what changed since the
-snapshot it builds on (one Delta ``MERGE``: the changed rows, the removed keys, and the rows that
-left the scope; deletion vectors, so untouched files are not rewritten). The snapshot as of D is
-the version that commit made, read by Delta time travel; ``audit/snapshot_versions`` maps
+snapshot it builds on (a Delta ``DELETE`` of the partitions that left the scope, then one
+``MERGE`` of the changed rows and the removed keys; deletion vectors, so untouched files are not
+rewritten). The snapshot as of D is the
+version the MERGE made, read by Delta time travel; ``audit/snapshot_versions`` maps
 (table, D) to that version and to the settings it was computed with.
 
 - A run for D builds on the latest mapped date before D computed with the same settings. If the
@@ -188,10 +189,10 @@ class SnapshotTable:
     ) -> dict:
         """Commit the snapshot as of ``day`` as the changes from the one of ``base``: ``upserts``
         (whole rows, at most one per key), ``removed`` (a frame of keys to delete), and, with
-        ``drop_below``, the rows whose ``partition_by`` value is below it (left the scope). One
-        MERGE, so one version, mapped to ``day``. Returns ``version``, ``rows_written`` and
-        ``keys_removed``. (An upsert equal to the base's row is rewritten all the same: the caller
-        leaves out what cannot have changed.)"""
+        ``drop_below``, the rows whose ``partition_by`` value is below it (left the scope: a
+        DELETE of whole partitions first). The MERGE's version is mapped to ``day``. Returns
+        ``version``, ``rows_written`` and ``keys_removed``. (An upsert equal to the base's row is
+        rewritten all the same: the caller leaves out what cannot have changed.)"""
         from delta.tables import DeltaTable
 
         base_version = self.snapshots()[base].version
@@ -199,6 +200,11 @@ class SnapshotTable:
         expected = self._same_content_since(base_version)
         if expected is None:
             table.restoreToVersion(base_version)
+            expected = self._last_commit()["version"]
+        if drop_below is not None:
+            # A partition predicate: whole files are dropped from the log, nothing is scanned
+            # (as a clause of the MERGE below it would make it join every row of the table).
+            table.delete(F.col(self.partition_by) < F.lit(drop_below))
             expected = self._last_commit()["version"]
         columns = [c for c in self.schema.fieldNames() if c != "as_of"]
         # Materialized once: MERGE reads its source twice (to find the files, then to write).
@@ -215,8 +221,6 @@ class SnapshotTable:
             .whenMatchedUpdate(set=values)
             .whenNotMatchedInsert("NOT s._delete", values=values)
         )
-        if drop_below is not None:
-            merge = merge.whenNotMatchedBySourceDelete(f"t.`{self.partition_by}` < DATE'{drop_below}'")
         self.spark.conf.set(
             "spark.databricks.delta.commitInfo.userMetadata",
             json.dumps({"as_of": day.isoformat(), "base": base.isoformat()}),
@@ -226,15 +230,19 @@ class SnapshotTable:
         finally:
             self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
         commit = self._last_commit()
-        if commit["operation"] != "MERGE" or commit["readVersion"] != expected:
+        if commit["version"] == expected:  # nothing to merge: Delta made no commit
+            version = expected
+        elif commit["operation"] != "MERGE" or commit["readVersion"] != expected:
             raise RuntimeError(
                 f"{self.label}: the snapshot as of {day} was to be committed on version {expected} "
                 f"but version {commit['version']} ({commit['operation']}) read version "
                 f"{commit['readVersion']}: another writer changed the table; rerun the day"
             )
-        self._record(day, commit["version"], settings)
+        else:
+            version = commit["version"]
+        self._record(day, version, settings)
         return {
-            "version": commit["version"],
+            "version": version,
             "rows_written": upserts.count(),
             "keys_removed": removed.count(),
         }
