@@ -5,9 +5,10 @@
   one-run-per-day runs of a backfill (``BackfillPolicy.multi_run(1)``, submitted in date order)
   execute in date order, and two SparkSessions never compete for the 2 cores.
 - ``concurrency.pools.default_limit: 1``: every pool without an explicit limit gets 1 slot; the
-  only pool is ``onetrack_finance_ledger`` (the ledger step, see ``assets/finance/assets.py``), so
-  two ledger steps never run at once, even when runs do run in parallel (e.g. ``onetrack run``
-  next to a UI run, or a raised ``max_concurrent_runs``).
+  pools are ``onetrack_finance_ledger`` (the ledger step) and ``onetrack_finance_snapshots`` (the
+  versioned attribution snapshot's step), see ``assets/finance/assets.py``, so two such steps
+  never run at once, even when runs do run in parallel (e.g. ``onetrack run`` next to a UI run,
+  or a raised ``max_concurrent_runs``).
 
 An existing ``dagster.yaml`` is only appended to, for top-level keys it does not have (comments
 and explicit choices are kept); a file that already configures the run queue the older way
@@ -21,6 +22,9 @@ from pathlib import Path
 import yaml
 
 LEDGER_POOL = "onetrack_finance_ledger"
+# finance/order_attribution: a versioned snapshot, one table whose versions are the days
+# (assets/snapshots.py); its writes must not interleave.
+SNAPSHOT_POOL = "onetrack_finance_snapshots"
 MAX_CONCURRENT_RUNS = 1
 POOL_DEFAULT_LIMIT = 1
 

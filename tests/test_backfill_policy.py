@@ -8,9 +8,9 @@ import warnings
 import yaml
 from dagster import BackfillPolicy, DagsterInstance
 
-from assets.finance.assets import AD_FEE_REFUND_LEDGER
+from assets.finance.assets import AD_FEE_REFUND_LEDGER, ORDER_ATTRIBUTION
 from pipelines.definitions import defs
-from pipelines.instance import LEDGER_POOL, missing_settings, write_instance_settings
+from pipelines.instance import LEDGER_POOL, SNAPSHOT_POOL, missing_settings, write_instance_settings
 
 EXPECTED = {
     "telemetry": {"enabled": False},
@@ -30,11 +30,12 @@ def test_every_asset_backfills_one_day_per_run():
     assert job.partitions_def is not None
 
 
-def test_the_ledger_is_the_pool_the_instance_limits():
+def test_the_ledger_and_the_versioned_snapshot_are_the_pools_the_instance_limits():
     graph = defs.resolve_asset_graph()
     assert graph.get(AD_FEE_REFUND_LEDGER).pools == {LEDGER_POOL}
+    assert graph.get(ORDER_ATTRIBUTION).pools == {SNAPSHOT_POOL}
     pools = {pool for key in graph.executable_asset_keys for pool in (graph.get(key).pools or ())}
-    assert pools == {LEDGER_POOL}  # default_limit: 1 applies to this one pool only
+    assert pools == {LEDGER_POOL, SNAPSHOT_POOL}  # default_limit: 1 applies to these pools only
 
 
 def test_missing_settings_keep_explicit_choices():

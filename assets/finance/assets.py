@@ -62,10 +62,13 @@ SETTLEMENT_CHECK = "settlement_files_match_manifest"
     owners=OWNERS,
     kinds={"spark", "delta"},
     tags={"layer": "finance"},
+    # A versioned snapshot (one table, a version per day): one write at a time (see the ledger).
+    pool="onetrack_finance_snapshots",
     description=(
         "SPEC §4: paid orders (latest version as of D, paid in the lookback window) with their last "
         "click within the attribution window across both pools (ties: ad, then smallest event_id), "
-        "or `direct`. Partition `as_of = D`."
+        "or `direct`. Versioned: the snapshot as of D is the table version the run for D committed "
+        "(audit/snapshot_versions)."
     ),
     check_specs=check_specs(ORDER_ATTRIBUTION, ORDER_ATTRIBUTION_SUITES),
 )
