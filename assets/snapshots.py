@@ -39,6 +39,9 @@ VERSIONS_SCHEMA = T.StructType(
     [
         T.StructField("table", T.StringType(), False),
         T.StructField("as_of", T.DateType(), False),
+        # the Delta table's id: a table deleted and created again starts a new history, whose
+        # version numbers mean something else
+        T.StructField("table_id", T.StringType(), False),
         T.StructField("version", T.LongType(), False),
         T.StructField("settings", T.StringType(), True),
         T.StructField("committed_at", T.TimestampType(), False),
@@ -99,7 +102,11 @@ class SnapshotTable:
         oldest = _now() - dt.timedelta(hours=self.cfg.vacuum_retain_hours) + RETENTION_MARGIN
         rows = (
             read_table(self.spark, versions_path)
-            .filter((F.col("table") == F.lit(self.label)) & (F.col("committed_at") > F.lit(oldest)))
+            .filter(
+                (F.col("table") == F.lit(self.label))
+                & (F.col("table_id") == F.lit(self._table_id()))
+                & (F.col("committed_at") > F.lit(oldest))
+            )
             .collect()
         )
         return {
@@ -118,7 +125,7 @@ class SnapshotTable:
         return latest.as_of if latest is not None and latest.settings == settings else None
 
     def _record(self, day: dt.date, version: int, settings: dict | None) -> None:
-        row = (self.label, day, version, json.dumps(settings, sort_keys=True), _now())
+        row = (self.label, day, self._table_id(), version, json.dumps(settings, sort_keys=True), _now())
         frame = self.spark.createDataFrame([row], VERSIONS_SCHEMA)
         replace_partition(
             frame, self.cfg.table_path(*VERSIONS_TABLE), {"table": self.label, "as_of": day}, ["table"]
@@ -262,6 +269,9 @@ class SnapshotTable:
         if any(r["operation"] not in CONTENT_KEEPING for r in later):
             return None
         return max((r["version"] for r in later), default=version)
+
+    def _table_id(self) -> str:
+        return self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path}`").select("id").first()[0]
 
     def _last_commit(self):
         from delta.tables import DeltaTable

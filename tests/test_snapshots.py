@@ -8,6 +8,7 @@ table since.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from decimal import Decimal
 
 import pytest
@@ -99,6 +100,17 @@ def test_each_day_reads_back_its_own_snapshot_after_later_days_reruns_and_compac
     assert _rows(table.read(d5)) == {"e": (d5, 3, "5.50"), "f": (d5, 4, "6.00"), "g": (d5, 3, "7.00")}
     assert _rows(table.read(D4)) == day4
     assert _rows(table.read_many([D3, d5]).filter(f"as_of = DATE'{D3}'")) == day3
+
+
+def test_a_table_created_again_does_not_offer_the_versions_of_the_old_one(spark, table):
+    table.write_full(_frame(spark, D1, [("a", 1, "1.00")]), D1, SETTINGS)
+    table.write_changes(D1, D2, _frame(spark, D2, [("b", 1, "2.00")]), _keys(spark, []), SETTINGS)
+    shutil.rmtree(table.path)  # e.g. deleted by hand to recompute everything
+    assert table.dates() == set()
+    table.write_full(_frame(spark, D3, [("c", 2, "3.00")]), D3, SETTINGS)  # version 0 again
+    assert table.dates() == {D3}
+    assert table.read(D1) is None and table.read(D2) is None
+    assert _rows(table.read(D3)) == {"c": (D3, 2, "3.00")}
 
 
 def test_versions_older_than_the_vacuum_retention_are_not_offered(spark, tmp_path):
