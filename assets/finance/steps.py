@@ -53,7 +53,8 @@ def _attribution_settings(cfg: OnetrackConfig) -> dict:
 
 def run_order_attribution(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> dict:
     """Commit the snapshot as of D of ``finance/order_attribution``: from the latest earlier
-    snapshot, as its changes (:func:`attribution_changes`, one MERGE), else from scratch."""
+    snapshot, as its changes (:func:`attribution_changes`; :meth:`SnapshotTable.write_changes`),
+    else from scratch."""
     table = attribution_table(spark, cfg)
     settings = snapshot_settings(cfg)
     silver = read_silver(spark, cfg)
