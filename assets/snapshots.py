@@ -45,12 +45,22 @@ VERSIONS_SCHEMA = T.StructType(
         T.StructField("version", T.LongType(), False),
         T.StructField("settings", T.StringType(), True),
         T.StructField("committed_at", T.TimestampType(), False),
+        # a version committed as changes: the mapped version it was applied to, and the MERGE's
+        # version (null: no MERGE commit), whose change data feed holds the changed rows' keys
+        T.StructField("base_version", T.LongType(), True),
+        T.StructField("merge_version", T.LongType(), True),
+        # what the rows were computed from, e.g. {"finance/order_attribution": 12} (JSON)
+        T.StructField("inputs", T.StringType(), True),
     ]
 )
 # Commits that leave the table's rows as they were (OPTIMIZE rewrites files in a
 # ``dataChange = false`` commit; VACUUM logs its start and end): changes computed from a version
 # can apply after them.
 CONTENT_KEEPING = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+# Deletion vectors: a MERGE marks the replaced rows instead of rewriting their files. Change data
+# feed: the keys a day changed can be read back (:meth:`SnapshotTable.changed_keys`), so a
+# snapshot computed from this one needs only the changed rows.
+TABLE_PROPERTIES = {"delta.enableDeletionVectors": "true", "delta.enableChangeDataFeed": "true"}
 # A mapped version is offered while its commit is younger than the VACUUM retention less this.
 RETENTION_MARGIN = dt.timedelta(days=1)
 
@@ -66,6 +76,9 @@ class Snapshot:
     as_of: dt.date
     version: int
     settings: dict | None
+    base_version: int | None = None
+    merge_version: int | None = None
+    inputs: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -109,10 +122,18 @@ class SnapshotTable:
             )
             .collect()
         )
-        return {
-            r["as_of"]: Snapshot(r["as_of"], int(r["version"]), json.loads(r["settings"] or "null"))
-            for r in rows
-        }
+        snapshots = {}
+        for row in rows:
+            r = row.asDict()  # a map written before the change columns existed has none
+            snapshots[r["as_of"]] = Snapshot(
+                r["as_of"],
+                int(r["version"]),
+                json.loads(r["settings"] or "null"),
+                r.get("base_version"),
+                r.get("merge_version"),
+                json.loads(r.get("inputs") or "null"),
+            )
+        return snapshots
 
     def dates(self) -> set[dt.date]:
         return set(self.snapshots())
@@ -124,11 +145,56 @@ class SnapshotTable:
         latest = max(earlier, key=lambda s: s.as_of, default=None)
         return latest.as_of if latest is not None and latest.settings == settings else None
 
-    def _record(self, day: dt.date, version: int, settings: dict | None) -> None:
-        row = (self.label, day, self._table_id(), version, json.dumps(settings, sort_keys=True), _now())
+    def changed_keys(self, day: dt.date, since_version: int) -> DataFrame | None:
+        """The keys of the rows that differ between the version ``since_version`` and the snapshot
+        as of ``day`` (changed, new or removed; a superset is allowed), from the change data feed
+        of the MERGE that committed ``day``; None when ``day`` was not committed as changes
+        applied to exactly that version (then the caller compares whole snapshots or recomputes).
+        The partitions that left the scope (``drop_below``) are not among them."""
+        found = self.snapshots().get(day)
+        if found is None or found.base_version is None or found.base_version != since_version:
+            return None
+        key_schema = T.StructType([self.schema[self.key]])
+        if found.merge_version is None:  # nothing merged that day
+            return self.spark.createDataFrame([], key_schema)
+        return (
+            self.spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", found.merge_version)
+            .option("endingVersion", found.merge_version)
+            .load(self.path)
+            .select(self.key)
+            .distinct()
+        )
+
+    def _record(
+        self,
+        day: dt.date,
+        version: int,
+        settings: dict | None,
+        *,
+        base_version: int | None = None,
+        merge_version: int | None = None,
+        inputs: dict | None = None,
+    ) -> None:
+        row = (
+            self.label,
+            day,
+            self._table_id(),
+            version,
+            json.dumps(settings, sort_keys=True),
+            _now(),
+            base_version,
+            merge_version,
+            None if inputs is None else json.dumps(inputs, sort_keys=True),
+        )
         frame = self.spark.createDataFrame([row], VERSIONS_SCHEMA)
         replace_partition(
-            frame, self.cfg.table_path(*VERSIONS_TABLE), {"table": self.label, "as_of": day}, ["table"]
+            frame,
+            self.cfg.table_path(*VERSIONS_TABLE),
+            {"table": self.label, "as_of": day},
+            ["table"],
+            merge_schema=True,  # a map written before the change columns gains them
         )
 
     # -- reads ----------------------------------------------------------------------------------
@@ -161,7 +227,9 @@ class SnapshotTable:
     def _stored(self, df: DataFrame) -> DataFrame:
         return df.select(*[c for c in self.schema.fieldNames() if c != "as_of"])
 
-    def write_full(self, df: DataFrame, day: dt.date, settings: dict | None) -> dict:
+    def write_full(
+        self, df: DataFrame, day: dt.date, settings: dict | None, *, inputs: dict | None = None
+    ) -> dict:
         """Replace the table's content with ``df`` (the whole snapshot as of ``day``), as a version
         mapped to ``day`` (also replaces a table of another layout). Returns ``version``."""
         writer = (
@@ -169,20 +237,27 @@ class SnapshotTable:
             .write.format("delta")
             .mode("overwrite")
             .option("overwriteSchema", "true")
-            .option("delta.enableDeletionVectors", "true")
             .option("userMetadata", json.dumps({"as_of": day.isoformat(), "full": True}))
         )
+        for name, value in TABLE_PROPERTIES.items():
+            writer = writer.option(name, value)
         if self.partition_by:
             writer = writer.partitionBy(self.partition_by)
         writer.save(self.path)
-        properties = self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path}`").first()["properties"]
-        if properties.get("delta.enableDeletionVectors") != "true":  # an older table replaced
-            self.spark.sql(
-                f"ALTER TABLE delta.`{self.path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')"
-            )
+        self._ensure_properties()  # an older table replaced keeps its properties
         version = self._last_commit()["version"]
-        self._record(day, version, settings)
+        self._record(day, version, settings, inputs=inputs)
         return {"version": version}
+
+    def _ensure_properties(self) -> bool:
+        """Set :data:`TABLE_PROPERTIES` the table lacks (one commit); True if it committed."""
+        properties = self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path}`").first()["properties"]
+        missing = {k: v for k, v in TABLE_PROPERTIES.items() if properties.get(k) != v}
+        if not missing:
+            return False
+        settings = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(missing.items()))
+        self.spark.sql(f"ALTER TABLE delta.`{self.path}` SET TBLPROPERTIES ({settings})")
+        return True
 
     def write_changes(
         self,
@@ -193,6 +268,7 @@ class SnapshotTable:
         settings: dict | None,
         *,
         drop_below: dt.date | None = None,
+        inputs: dict | None = None,
     ) -> dict:
         """Commit the snapshot as of ``day`` as the changes from the one of ``base``: ``upserts``
         (whole rows, at most one per key), ``removed`` (a frame of keys to delete), and, with
@@ -212,6 +288,8 @@ class SnapshotTable:
             # A partition predicate: whole files are dropped from the log, nothing is scanned
             # (as a clause of the MERGE below it would make it join every row of the table).
             table.delete(F.col(self.partition_by) < F.lit(drop_below))
+            expected = self._last_commit()["version"]
+        if self._ensure_properties():  # a table written before the change data feed was on
             expected = self._last_commit()["version"]
         columns = [c for c in self.schema.fieldNames() if c != "as_of"]
         # Materialized once: MERGE reads its source twice (to find the files, then to write).
@@ -237,6 +315,7 @@ class SnapshotTable:
         finally:
             self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
         commit = self._last_commit()
+        merge_version = None
         if commit["version"] == expected:  # nothing to merge: Delta made no commit
             version = expected
         elif commit["operation"] != "MERGE" or commit["readVersion"] != expected:
@@ -246,8 +325,10 @@ class SnapshotTable:
                 f"{commit['readVersion']}: another writer changed the table; rerun the day"
             )
         else:
-            version = commit["version"]
-        self._record(day, version, settings)
+            version = merge_version = commit["version"]
+        self._record(
+            day, version, settings, base_version=base_version, merge_version=merge_version, inputs=inputs
+        )
         return {
             "version": version,
             "rows_written": upserts.count(),

@@ -90,12 +90,14 @@ def replace_partition(
     partition_by: Sequence[str] | None = None,
     *,
     settings: dict | None = None,
+    merge_schema: bool = False,
 ) -> int:
     """Overwrite exactly the rows matching ``partition`` (column -> value) with ``df``.
 
     Idempotent: re-running with the same input leaves the table's content unchanged. Returns the
     table version written. The commit's ``userMetadata`` records the partition and ``settings``
-    (plain JSON values, or null), for :func:`partition_settings`.
+    (plain JSON values, or null), for :func:`partition_settings`. With ``merge_schema``, columns
+    of ``df`` the table lacks are added to it (older rows read them as null).
     """
     predicate = " AND ".join(f"{col} = {_literal(val)}" for col, val in partition.items())
     writer = (
@@ -104,6 +106,8 @@ def replace_partition(
         .option("replaceWhere", predicate)
         .partitionBy(*(partition_by or list(partition)))
     )
+    if merge_schema:
+        writer = writer.option("mergeSchema", "true")
     tag = {"partition": _partition_tag(partition), "settings": settings}
     writer.option("userMetadata", json.dumps(tag, sort_keys=True)).save(path)
     return _written_version(df.sparkSession, path)

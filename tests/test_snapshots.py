@@ -124,3 +124,40 @@ def test_versions_older_than_the_vacuum_retention_are_not_offered(spark, tmp_pat
     assert table_with(24).dates() == set()
     assert table_with(24).read(D1) is None
     assert table_with(24).base_before(D2, SETTINGS) is None
+
+
+def _changed(table, day, since) -> set[str] | None:
+    keys = table.changed_keys(day, since)
+    return None if keys is None else {r["k"] for r in keys.collect()}
+
+
+def test_the_keys_a_day_changed_come_from_its_merge(spark, table):
+    table.write_full(_frame(spark, D1, [("a", 1, "1.00"), ("b", 1, "2.00"), ("c", 2, "3.00")]), D1, SETTINGS)
+    v1 = table.snapshots()[D1].version
+    assert table.changed_keys(D1, v1) is None  # written whole: no changes to read
+    upserts = _frame(spark, D2, [("b", 1, "2.50"), ("e", 3, "5.00")])
+    table.write_changes(D1, D2, upserts, _keys(spark, ["a"]), SETTINGS, inputs={"x/y": 4})
+    assert table.snapshots()[D2].inputs == {"x/y": 4}
+    assert _changed(table, D2, v1) == {"a", "b", "e"}  # updated, new, removed
+    assert table.changed_keys(D2, v1 + 1) is None  # not changes from that version
+    # the scope drop is not among the changed keys; a day with nothing merged changed none
+    table.write_changes(D2, D3, upserts.limit(0), _keys(spark, []), SETTINGS, drop_below=dt.date(2026, 11, 2))
+    assert _changed(table, D3, table.snapshots()[D2].version) == set()
+    # a rerun of D2 from D1 with other changes: its keys, not the first run's
+    table.write_changes(D1, D2, _frame(spark, D2, [("c", 2, "3.50")]), _keys(spark, []), SETTINGS)
+    assert _changed(table, D2, v1) == {"c"}
+    # D3 was committed on the first run of D2, which is no longer the mapped one
+    assert table.changed_keys(D3, table.snapshots()[D2].version) is None
+
+
+def test_a_version_map_written_before_the_change_columns_gains_them(spark, table):
+    """An older warehouse's audit/snapshot_versions (no base_version, merge_version, inputs)."""
+    old = spark.createDataFrame(
+        [("finance/other", D1, "id", 0, None, dt.datetime(2026, 11, 1))],
+        "table string, as_of date, table_id string, version long, settings string, committed_at timestamp",
+    )
+    old.write.format("delta").partitionBy("table").save(table.cfg.table_path("audit", "snapshot_versions"))
+    table.write_full(_frame(spark, D1, [("a", 1, "1.00")]), D1, SETTINGS)
+    table.write_changes(D1, D2, _frame(spark, D2, [("b", 1, "2.00")]), _keys(spark, []), SETTINGS)
+    assert _changed(table, D2, table.snapshots()[D1].version) == {"b"}
+    assert _rows(table.read(D2)) == {"a": (D2, 1, "1.00"), "b": (D2, 1, "2.00")}

@@ -1,9 +1,10 @@
 """Dagster assets of the executive path: ``gold/order_reexposure`` and the four KPI tables.
 
-Each body resolves the partition date ``D`` and resources, reads whole tables, calls the pure
-functions of ``assets.kpi`` (which apply the as-of rule for ``D``), writes the ``as_of = D``
-snapshot with ``replace_partition`` (older snapshots stay) and reports; checks are the GE suites
-of ``assets.kpi.checks``, run on the snapshot just written.
+Each body resolves the partition date ``D`` and resources, calls the steps and pure functions of
+``assets.kpi`` (which apply the as-of rule for ``D``) and reports; checks are the GE suites of
+``assets.kpi.checks``, run on the snapshot just written. ``gold/order_reexposure`` is a versioned
+snapshot (``assets.kpi.steps``); the KPI tables write the ``as_of = D`` snapshot with
+``replace_partition`` (older snapshots stay).
 """
 
 import datetime as dt
@@ -20,7 +21,6 @@ from dagster import (
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from assets.finance.ledger import attribution_table
 from assets.finance.schemas import (
     AD_FEE_ALLOCATION_SCHEMA,
     LEDGER_SCHEMA,
@@ -30,14 +30,11 @@ from assets.finance.steps import order_attribution_as_of
 from assets.kpi.charts import kpi_chart_metadata
 from assets.kpi.checks import kpi_reconciliation, kpi_suites, order_reexposure_suites, reconciliation_suites
 from assets.kpi.metrics import KPI_TABLE_KEYS, KpiInputs, cohort_order_facts, compute_kpi_tables
-from assets.kpi.reexposure import (
-    ORDER_REEXPOSURE_SCHEMA,
-    compute_order_reexposure_incremental,
-    usable_base,
-)
+from assets.kpi.steps import order_reexposure_as_of, reexposure_table, run_order_reexposure
 from assets.metadata import delta_metadata, preview
-from assets.storage import incremental_base, read_or_empty, read_table, replace_partition
+from assets.storage import read_or_empty, read_table, replace_partition
 from pipelines.config import OnetrackConfig
+from pipelines.instance import SNAPSHOT_POOL
 from pipelines.partitions import daily_partitions, partition_date
 from pipelines.resources import OnetrackSettings, SparkResource
 from quality.checks import check_results, check_specs
@@ -91,7 +88,7 @@ def read_kpi_inputs(session: SparkSession, cfg: OnetrackConfig, day: dt.date) ->
         ad_fee_refund_ledger=table("finance", "ad_fee_refund_ledger", LEDGER_SCHEMA),
         returns=table("silver", "returns", SILVER_SCHEMAS["returns"]),
         ad_spend=table("silver", "ad_spend", SILVER_SCHEMAS["ad_spend"]),
-        order_reexposure=table("gold", "order_reexposure", ORDER_REEXPOSURE_SCHEMA),
+        order_reexposure=order_reexposure_as_of(session, cfg, day),
     )
 
 
@@ -109,50 +106,32 @@ def read_kpi_inputs(session: SparkSession, cfg: OnetrackConfig, day: dt.date) ->
         "pools (`reexposure`: none, ad, organic, both)."
     ),
     check_specs=check_specs(ORDER_REEXPOSURE, REEXPOSURE_SUITES),
+    pool=SNAPSHOT_POOL,  # a versioned snapshot: its writes never interleave
 )
 def order_reexposure(context: AssetExecutionContext, spark: SparkResource, settings: OnetrackSettings):
     session, cfg, day = spark.get_session(), settings.get_config(), partition_date(context)
-    path = cfg.table_path("gold", "order_reexposure")
-    stored = read_or_empty(session, path, ORDER_REEXPOSURE_SCHEMA)
-    # From the latest stored snapshot before D written with the same settings (None: from
-    # scratch); same rows either way.
-    settings_now = {
-        "reexposure_window_days": cfg.reexposure_window_days,
-        "ledger_lookback_days": cfg.ledger_lookback_days,
-        "attribution_window_days": cfg.attribution_window_days,
-    }
-    candidate = incremental_base(session, path, day, settings_now)
-    attribution = order_attribution_as_of(session, cfg, day)
-    if candidate is not None:
-        attribution = attribution.unionByName(attribution_table(session, cfg).read_many([candidate]))
-    previous = usable_base(attribution, candidate)
-    frame = compute_order_reexposure_incremental(
-        attribution,
-        read_or_empty(session, cfg.table_path("silver", "returns"), SILVER_SCHEMAS["returns"]),
-        read_or_empty(session, cfg.table_path("silver", "traffic"), SILVER_SCHEMAS["traffic"]),
-        stored,
-        day,
-        previous,
-        reexposure_window_days=cfg.reexposure_window_days,
-    )
-    version = replace_partition(frame, path, {"as_of": day}, settings=settings_now)
-    written = _snapshot(session, path, day)  # not cached: see finance/order_attribution
+    written = run_order_reexposure(session, cfg, day)
+    snapshot = reexposure_table(session, cfg).read(day)  # not cached: see finance/order_attribution
     by_class = {
-        row["reexposure"]: int(row["count"]) for row in written.groupBy("reexposure").count().collect()
+        row["reexposure"]: int(row["count"]) for row in snapshot.groupBy("reexposure").count().collect()
     }
+    base = written["base"]
     yield MaterializeResult(
         metadata={
-            **delta_metadata(path, version, sum(by_class.values())),
+            **delta_metadata(written["table_path"], written["version"], sum(by_class.values())),
             "orders_by_reexposure": MetadataValue.json(by_class),
             "computed_from": MetadataValue.text(
-                f"as_of = {previous.isoformat()}" if previous else "scratch (no usable earlier snapshot)"
+                f"as_of = {base.isoformat()}: {written['rows_written']} rows written, "
+                f"{written['keys_removed']} keys removed"
+                if base
+                else "scratch (no usable earlier snapshot)"
             ),
-            "preview": preview(written.filter(F.col("reexposure") != "none")),
+            "preview": preview(snapshot.filter(F.col("reexposure") != "none")),
         }
     )
     yield from check_results(
         ORDER_REEXPOSURE,
-        written,
+        snapshot,
         REEXPOSURE_SUITES,
         validations_root=validations_dir(cfg.warehouse_dir),
         partition=context.partition_key,

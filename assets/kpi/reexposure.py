@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from assets.finance.schemas import MONEY
 from assets.kpi.inputs import returns_as_of, snapshot, traffic_as_of
 from assets.storage import materialize_small
 
@@ -24,6 +25,9 @@ ORDER_REEXPOSURE_COLUMNS = (
     "order_id",
     "paid_date",
     "paid_at",
+    "user_id",
+    "spu_id",
+    "unit_price",
     "first_requested_at",
     "ad_exposures",
     "organic_exposures",
@@ -31,11 +35,16 @@ ORDER_REEXPOSURE_COLUMNS = (
     "as_of",
 )
 
+# ``user_id``, ``spu_id``, ``unit_price`` and ``paid_at`` are the order's fields the counts were
+# computed with: a later snapshot compares them with the order's current ones.
 ORDER_REEXPOSURE_SCHEMA = T.StructType(
     [
         T.StructField("order_id", T.StringType()),
         T.StructField("paid_date", T.DateType()),
         T.StructField("paid_at", T.TimestampType()),
+        T.StructField("user_id", T.StringType()),
+        T.StructField("spu_id", T.StringType()),
+        T.StructField("unit_price", MONEY),
         T.StructField("first_requested_at", T.TimestampType()),
         T.StructField("ad_exposures", T.LongType()),
         T.StructField("organic_exposures", T.LongType()),
@@ -179,18 +188,6 @@ def compute_order_reexposure(
     return _finish(_with_counts(orders, counts), as_of_date)
 
 
-def usable_base(order_attribution: DataFrame, candidate: dt.date | None) -> dt.date | None:
-    """``candidate`` (the stored snapshot a run would build on, from
-    :func:`assets.storage.incremental_base`) if ``finance/order_attribution`` still has its
-    snapshot of that date, which the incremental computation compares with; else None
-    (= recompute from scratch)."""
-    if candidate is None:
-        return None
-    if order_attribution.filter(F.col("as_of") == F.lit(candidate)).limit(1).count() == 0:
-        return None
-    return candidate
-
-
 # Orders paid on the last this-many days count as recent when recomputed: their events can only
 # be in the last landing partitions.
 RECOMPUTE_RECENT_DAYS = 2
@@ -227,134 +224,160 @@ def _counts_by_payment_age(
     return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
 
 
-def compute_order_reexposure_incremental(
+def _cannot_bind(first_requested_at, reexposure_window_days: int):
+    """A first request that cuts no event of the window: none, or after the window end."""
+    return first_requested_at.isNull() | (first_requested_at > _window_end(reexposure_window_days))
+
+
+def order_reexposure_changes(
     order_attribution: DataFrame,
+    changed_keys: DataFrame,
+    stored_reexposure: DataFrame,
     silver_returns: DataFrame,
     silver_traffic: DataFrame,
-    stored_reexposure: DataFrame,
     as_of_date: dt.date,
-    previous: dt.date | None,
+    previous: dt.date,
     reexposure_window_days: int = 7,
-) -> DataFrame:
-    """The rows of :func:`compute_order_reexposure` for D, from the stored snapshot ``as_of = previous``
-    (from :func:`usable_base`; None: computed from scratch).
+    scope_start: dt.date | None = None,
+) -> tuple[DataFrame, DataFrame]:
+    """The snapshot of :func:`compute_order_reexposure` as of D, as changes to the stored one as
+    of ``previous``: ``(upserts, removed)``, whole rows to write and ``order_id`` keys to delete
+    (with the rows paid before ``scope_start``, which leave the scope as whole partitions).
 
-    An order of the D snapshot is *carried* when the previous snapshot has it, its user, SPU, unit
-    price and paid_at are those of the attribution snapshot ``as_of = previous``, and its return
-    cut is unchanged (same first request, or neither the old nor the new one can fall inside the
-    window). Its events landed by ``previous`` then qualify exactly as they did, so its counts are
-    the stored ones plus the qualifying events landed in ``(previous, D]``: those events are joined
-    to the carried orders (broadcast when small) and only the matched orders are updated. Every
-    other order (new in the snapshot, changed, cut changed) is recomputed as the full computation
-    does, with the traffic scan bounded by the earliest payment among those orders. See
-    docs/DESIGN.md.
+    ``changed_keys``: the orders whose ``finance/order_attribution`` row as of D differs from the
+    one as of ``previous`` the stored snapshot was computed from, or is in only one of them (a
+    superset is fine: the day's MERGE of the attribution). Every other order keeps its fields, and
+    its stored counts stay right for the events landed by ``previous``. So only these are read:
+
+    - the changed orders still in the snapshot (their current rows) and the orders with a return
+      version landed in ``(previous, D]``: their first request as of D is computed; an order whose
+      fields equal the stored ones (the fields its counts were computed with) and whose return cut
+      cuts the same events (same first request, or neither cuts any) is *carried*; the others are
+      recomputed as the full computation does (traffic bounded by their payment age);
+    - the events landed in ``(previous, D]`` that can qualify, joined to the carried orders whose
+      window reaches the earliest of them (the stored rows of a few days of payments, not the
+      scope): a matched order gets stored counts plus the new ones.
+
+    The work follows the day's changes and the window, not the scope (docs/DESIGN.md).
     """
-    if previous is None:
-        return compute_order_reexposure(
-            order_attribution, silver_returns, silver_traffic, as_of_date, reexposure_window_days
-        )
     if previous >= as_of_date:
         raise ValueError(f"previous snapshot {previous} is not before {as_of_date}")
-
-    orders = _orders_with_cut(order_attribution, silver_returns, as_of_date)
-    before = snapshot(order_attribution, previous).select(
-        "order_id",
-        F.col("user_id").alias("_prev_user_id"),
-        F.col("spu_id").alias("_prev_spu_id"),
-        F.col("unit_price").alias("_prev_unit_price"),
-        F.col("paid_at").alias("_prev_paid_at"),
+    order_columns = [c for c in _ORDER_COLUMNS if c != "first_requested_at"]
+    keys = materialize_small(changed_keys.select("order_id").distinct())
+    current = materialize_small(
+        snapshot(order_attribution, as_of_date)
+        .join(keys, on="order_id", how="left_semi")
+        .select(*order_columns)
     )
-    stored = snapshot(stored_reexposure, previous).select(
+    removed = keys.join(current.select("order_id"), on="order_id", how="left_anti")
+
+    stored = snapshot(stored_reexposure, previous)
+    if scope_start is not None:
+        stored = stored.filter(F.col("paid_date") >= F.lit(scope_start))
+    kept = stored.join(keys, on="order_id", how="left_anti")  # attribution unchanged
+    returned = materialize_small(
+        silver_returns.filter((F.col("dt") > F.lit(previous)) & (F.col("dt") <= F.lit(as_of_date)))
+        .select("order_id")
+        .distinct()
+    )
+    # The orders whose first request is computed again: changed, or a return version landed.
+    candidates = materialize_small(
+        current.unionByName(kept.join(returned, on="order_id", how="left_semi").select(*order_columns))
+    )
+    first_paid_date = candidates.agg(F.min("paid_date")).first()[0]
+    first_request = (
+        returns_as_of(silver_returns, as_of_date, first_paid_date)
+        .join(candidates.select("order_id"), on="order_id", how="left_semi")
+        .groupBy("order_id")
+        .agg(F.min("requested_at").alias("first_requested_at"))
+    )
+    previous_row = stored.select(
         "order_id",
         F.lit(True).alias("_stored"),
-        F.col("paid_at").alias("_stored_paid_at"),
+        *[F.col(c).alias(f"_stored_{c}") for c in ("user_id", "spu_id", "unit_price", "paid_at")],
         F.col("first_requested_at").alias("_stored_first_requested_at"),
         F.col("ad_exposures").alias("_stored_ad_exposures"),
         F.col("organic_exposures").alias("_stored_organic_exposures"),
     )
-
-    window_end = _window_end(reexposure_window_days)
-
-    def cannot_bind(first_requested_at):  # event_time <= window end < first_requested_at
-        return first_requested_at.isNull() | (first_requested_at > window_end)
-
     new_cut, old_cut = F.col("first_requested_at"), F.col("_stored_first_requested_at")
     carried = (
         F.col("_stored").isNotNull()
-        & F.col("_prev_paid_at").isNotNull()
-        & F.col("user_id").eqNullSafe(F.col("_prev_user_id"))
-        & F.col("spu_id").eqNullSafe(F.col("_prev_spu_id"))
-        & F.col("unit_price").eqNullSafe(F.col("_prev_unit_price"))
-        & F.col("paid_at").eqNullSafe(F.col("_prev_paid_at"))
-        # the stored row was built from that attribution snapshot (else: recompute, never trust it)
+        & F.col("user_id").eqNullSafe(F.col("_stored_user_id"))
+        & F.col("spu_id").eqNullSafe(F.col("_stored_spu_id"))
+        & F.col("unit_price").eqNullSafe(F.col("_stored_unit_price"))
         & F.col("paid_at").eqNullSafe(F.col("_stored_paid_at"))
-        & (new_cut.eqNullSafe(old_cut) | (cannot_bind(new_cut) & cannot_bind(old_cut)))
+        & (
+            new_cut.eqNullSafe(old_cut)
+            | (_cannot_bind(new_cut, reexposure_window_days) & _cannot_bind(old_cut, reexposure_window_days))
+        )
     )
     classified = (
-        orders.join(before, on="order_id", how="left")
-        .join(stored, on="order_id", how="left")
+        candidates.join(first_request, on="order_id", how="left")
+        .join(previous_row, on="order_id", how="left")
         .withColumn("_carried", F.coalesce(carried, F.lit(False)))
-        .select(*_ORDER_COLUMNS, "_carried", "_stored_ad_exposures", "_stored_organic_exposures")
-        # used by the aggregate below and by both branches: the snapshots, the returns and the
-        # joins of the classification are read and computed once, not once per use
         .localCheckpoint(eager=True)
     )
-    # One tiny aggregate: the traffic bound of the full computation (earliest paid date of the
-    # snapshot) and the earliest payment among carried orders.
-    first_paid_day_all, first_carried_micros = classified.agg(
-        F.min("paid_date"),
-        F.min(F.when(F.col("_carried"), F.unix_micros("paid_at"))),
-    ).first()
-
-    # Orders to recompute: exactly the full computation, on these orders only.
     recompute = classified.filter(~F.col("_carried")).select(*_ORDER_COLUMNS)
     recomputed = _with_counts(
         recompute, _counts_by_payment_age(recompute, silver_traffic, as_of_date, reexposure_window_days)
     )
+    stored_counts = [
+        F.col("_stored_ad_exposures").alias("_base_ad"),
+        F.col("_stored_organic_exposures").alias("_base_organic"),
+    ]
+    carried_candidates = classified.filter(F.col("_carried")).select(*_ORDER_COLUMNS, *stored_counts)
 
-    # Carried orders: stored counts + qualifying events landed in (previous, D]. The work is
-    # proportional to those events and the orders they match, not to the carried set: the new
-    # events (materialized once, broadcast when small) are joined to the carried orders, the
-    # additions are aggregated over the matched orders only, and a carried order without one
-    # keeps its stored counts.
-    carried_orders = classified.filter(F.col("_carried"))
-    if first_carried_micros is None:  # no carried order: no traffic scan
+    # Events landed in (previous, D] that can qualify, and the carried orders whose window
+    # (paid_at, paid_at + window] reaches the earliest of them.
+    landed = traffic_as_of(silver_traffic, as_of_date).filter(
+        (F.col("dt") > F.lit(previous))
+        & F.col("event_type").isin("impression", "click")
+        & F.col("shown_price").isNotNull()
+    )
+    new_events = materialize_small(_event_columns(landed))
+    earliest_micros = new_events.agg(F.min(F.unix_micros("event_time"))).first()[0]
+    others = kept.join(candidates.select("order_id"), on="order_id", how="left_anti").select(
+        *_ORDER_COLUMNS,
+        F.col("ad_exposures").alias("_base_ad"),
+        F.col("organic_exposures").alias("_base_organic"),
+    )
+    if earliest_micros is None:  # no event landed: only the candidates change
         additions = None
+        touched = others.filter(F.lit(False))
     else:
-        landed = traffic_as_of(silver_traffic, as_of_date).filter(
-            (F.col("dt") > F.lit(previous))
-            & F.col("event_type").isin("impression", "click")
-            & F.col("shown_price").isNotNull()
-            # an event at or before every carried payment cannot qualify for any carried order
-            & (F.col("event_time") > F.timestamp_micros(F.lit(first_carried_micros)))
+        earliest = F.timestamp_micros(F.lit(earliest_micros))
+        # an event qualifies up to paid_at + window inclusive
+        reach = F.col("paid_at") >= earliest - F.make_dt_interval(days=F.lit(reexposure_window_days))
+        reach_day = dt.datetime.fromtimestamp(earliest_micros / 1e6, dt.UTC).date() - dt.timedelta(
+            days=reexposure_window_days + 1
         )
-        if first_paid_day_all is not None:  # the full computation's partition bound, kept literally
-            landed = landed.filter(F.col("dt") >= F.lit(first_paid_day_all - dt.timedelta(days=1)))
-        # broadcast when small: the carried side is not shuffled
-        new_events = materialize_small(_event_columns(landed))
-        additions = materialize_small(
-            _exposure_counts(carried_orders.select(*_ORDER_COLUMNS), new_events, reexposure_window_days)
+        # paid_date (a business date) is never before the UTC date of paid_at less a day: the
+        # partition filter prunes the stored scope to the days the window can reach
+        others = others.filter((F.col("paid_date") >= F.lit(reach_day)) & reach)
+        exposed = others.select(*_ORDER_COLUMNS).unionByName(carried_candidates.select(*_ORDER_COLUMNS))
+        additions = materialize_small(_exposure_counts(exposed, new_events, reexposure_window_days))
+        touched = others.join(additions.select("order_id"), on="order_id", how="left_semi")
+
+    def plus_additions(rows: DataFrame) -> DataFrame:
+        if additions is None:
+            rows = rows.withColumn("ad_exposures", F.lit(None).cast("long")).withColumn(
+                "organic_exposures", F.lit(None).cast("long")
+            )
+        else:
+            rows = rows.join(additions, on="order_id", how="left")
+        return rows.select(
+            *_ORDER_COLUMNS,
+            (F.col("_base_ad") + F.coalesce(F.col("ad_exposures"), F.lit(0)))
+            .cast("long")
+            .alias("ad_exposures"),
+            (F.col("_base_organic") + F.coalesce(F.col("organic_exposures"), F.lit(0)))
+            .cast("long")
+            .alias("organic_exposures"),
         )
-    if additions is None:
-        updated = carried_orders.withColumn("ad_exposures", F.lit(None).cast("long")).withColumn(
-            "organic_exposures", F.lit(None).cast("long")
-        )
-    else:
-        updated = carried_orders.join(additions, on="order_id", how="left")
-    carried_rows = (
-        updated.withColumn(
-            "ad_exposures",
-            (F.col("_stored_ad_exposures") + F.coalesce(F.col("ad_exposures"), F.lit(0))).cast("long"),
-        )
-        .withColumn(
-            "organic_exposures",
-            (F.col("_stored_organic_exposures") + F.coalesce(F.col("organic_exposures"), F.lit(0))).cast(
-                "long"
-            ),
-        )
-        .select(*_ORDER_COLUMNS, "ad_exposures", "organic_exposures")
+
+    upserts = (
+        recomputed.select(*_ORDER_COLUMNS, "ad_exposures", "organic_exposures")
+        .unionByName(plus_additions(carried_candidates))
+        .unionByName(plus_additions(touched))
     )
-    return _finish(
-        carried_rows.unionByName(recomputed.select(*_ORDER_COLUMNS, "ad_exposures", "organic_exposures")),
-        as_of_date,
-    )
+    return _finish(upserts, as_of_date), removed

@@ -45,8 +45,9 @@ LEDGER_SCHEMA = (
     "ad_fee_refund DECIMAL(18,2)"
 )
 ORDER_REEXPOSURE_SCHEMA = (
-    "order_id STRING, paid_date DATE, paid_at TIMESTAMP, first_requested_at TIMESTAMP, "
-    "ad_exposures LONG, organic_exposures LONG, reexposure STRING, as_of DATE"
+    "order_id STRING, paid_date DATE, paid_at TIMESTAMP, user_id STRING, spu_id STRING, "
+    "unit_price DECIMAL(18,2), first_requested_at TIMESTAMP, ad_exposures LONG, organic_exposures LONG, "
+    "reexposure STRING, as_of DATE"
 )
 
 
@@ -228,7 +229,9 @@ def ledger(spark, items: list[dict]):
 
 def order_reexposure(spark, as_of: str, classes: dict[str, str]):
     """order_id -> reexposure class, for feeding the KPI functions directly."""
-    rows = [(order_id, None, None, None, 0, 0, cls, day(as_of)) for order_id, cls in classes.items()]
+    rows = [
+        (order_id, None, None, None, None, None, None, 0, 0, cls, day(as_of)) for order_id, cls in classes.items()
+    ]
     return _frame(spark, ORDER_REEXPOSURE_SCHEMA, rows)
 
 

@@ -16,10 +16,8 @@ from assets.kpi.reexposure import (
     ORDER_REEXPOSURE_COLUMNS,
     ORDER_REEXPOSURE_SCHEMA,
     compute_order_reexposure,
-    compute_order_reexposure_incremental,
-    usable_base,
+    order_reexposure_changes,
 )
-from assets.storage import read_or_empty, read_table, replace_partition
 from tests.kpi import builders as b
 
 D = "2026-12-10"
@@ -302,16 +300,39 @@ def _full(days_inputs, day: str):
     )
 
 
-def _incremental(days_inputs, stored, day: str, attribution=None):
-    base, silver_returns, traffic = days_inputs
-    attribution = base if attribution is None else attribution
-    # the latest stored snapshot before D (what assets.storage.incremental_base picks from a table)
-    latest = stored.filter(F.col("as_of") < F.lit(b.day(day))).agg(F.max("as_of")).first()[0]
-    previous = usable_base(attribution, latest)
-    frame = compute_order_reexposure_incremental(
-        attribution, silver_returns, traffic, stored, b.day(day), previous, reexposure_window_days=WINDOW
+def changed_keys(attribution, previous: str, day: str):
+    """The orders whose attribution row differs between the two snapshots or is in one only (what
+    the attribution's MERGE for D changed), computed here by comparing whole snapshots."""
+
+    def rows(as_of):
+        return attribution.filter(F.col("as_of") == F.lit(b.day(as_of))).drop("as_of")
+
+    before, now = rows(previous), rows(day)
+    return now.exceptAll(before).unionByName(before.exceptAll(now)).select("order_id").distinct()
+
+
+def _incremental(days_inputs, stored, previous: str, day: str, keys=None):
+    """The snapshot as of ``day``: the stored one as of ``previous`` with the changes applied (what
+    the MERGE of SnapshotTable.write_changes leaves), and the changes."""
+    attribution, silver_returns, traffic = days_inputs
+    keys = changed_keys(attribution, previous, day) if keys is None else keys
+    upserts, removed = order_reexposure_changes(
+        attribution,
+        keys,
+        stored,
+        silver_returns,
+        traffic,
+        b.day(day),
+        b.day(previous),
+        reexposure_window_days=WINDOW,
     )
-    return previous, frame
+    kept = (
+        stored.filter(F.col("as_of") == F.lit(b.day(previous)))
+        .join(removed, on="order_id", how="left_anti")
+        .join(upserts.select("order_id"), on="order_id", how="left_anti")
+        .withColumn("as_of", F.lit(b.day(day)))
+    )
+    return kept.unionByName(upserts), upserts, removed
 
 
 @pytest.fixture(scope="module")
@@ -389,98 +410,107 @@ def test_full_by_hand(full_snapshots, day):
     assert _counts(full_snapshots[day].collect()) == EXPECTED[day]
 
 
-def test_incremental_day_by_day_from_its_own_results(spark, days_inputs, full_snapshots, tmp_path):
-    """The asset's loop: each day from the stored table (written with replace_partition) as the
-    previous days left it; the first day has nothing to start from."""
-    path = str(tmp_path / "order_reexposure")
-    for day in DAYS:
-        stored = read_or_empty(spark, path, ORDER_REEXPOSURE_SCHEMA)
-        previous, frame = _incremental(days_inputs, stored, day)
-        index = DAYS.index(day)
-        assert previous == (None if index == 0 else b.day(DAYS[index - 1]))
-        replace_partition(frame, path, {"as_of": b.day(day)})
-        written = (
-            read_table(spark, path)
-            .filter(F.col("as_of") == F.lit(b.day(day)))
-            .select(*ORDER_REEXPOSURE_COLUMNS)
-        )
-        assert_same_rows(written, full_snapshots[day])
-        assert _counts(written.collect()) == EXPECTED[day]
-    # re-running a day (its own snapshot and later ones stored) starts from the day before
-    stored = read_table(spark, path).select(*ORDER_REEXPOSURE_COLUMNS)
-    previous, frame = _incremental(days_inputs, stored, DAYS[2])
-    assert previous == b.day(DAYS[1])
-    assert_same_rows(frame, full_snapshots[DAYS[2]])
+def test_incremental_day_by_day_from_its_own_results(days_inputs, full_snapshots):
+    """The asset's loop: the first day from scratch, each next one from the day before as the
+    changes left it."""
+    snapshot = full_snapshots[DAYS[0]]
+    for previous, day in zip(DAYS, DAYS[1:], strict=False):
+        snapshot, upserts, removed = _incremental(days_inputs, snapshot, previous, day)
+        snapshot = snapshot.localCheckpoint()
+        assert_same_rows(snapshot, full_snapshots[day])
+        assert _counts(snapshot.collect()) == EXPECTED[day]
+        assert upserts.groupBy("order_id").count().filter("count > 1").count() == 0  # one row per key
 
 
 @pytest.mark.parametrize("day", DAYS[1:])
 def test_incremental_equals_full_from_the_previous_full(spark, days_inputs, full_snapshots, day):
+    previous = DAYS[DAYS.index(day) - 1]
     stored = _stored(spark, list(full_snapshots.values()))  # D itself and later days stored too
-    previous, frame = _incremental(days_inputs, stored, day)
-    assert previous == b.day(DAYS[DAYS.index(day) - 1])
-    assert_same_rows(frame, full_snapshots[day])
-    assert all(r["as_of"] == b.day(day) for r in frame.collect())
+    snapshot, upserts, _ = _incremental(days_inputs, stored, previous, day)
+    assert_same_rows(snapshot, full_snapshots[day])
+    assert all(r["as_of"] == b.day(day) for r in upserts.collect())
+
+
+def test_only_what_changed_is_written(days_inputs, full_snapshots):
+    """12-05 from 12-04: the upserts are the changed and new orders, the orders with a return
+    landed since, and the orders whose counts grew from the events landed since; o_leave left."""
+    _, upserts, removed = _incremental(days_inputs, full_snapshots[DAYS[1]], DAYS[1], DAYS[2])
+    # o_paidat changed, o_new is new; o_late, o_nonbind and o_old get the late events L2, N2, O2
+    assert sorted(r["order_id"] for r in upserts.collect()) == [
+        "o_late",
+        "o_new",
+        "o_nonbind",
+        "o_old",
+        "o_paidat",
+    ]
+    assert [r["order_id"] for r in removed.collect()] == ["o_leave"]
+    # 12-06 from 12-05: x2 landed (o_cut's cut moves), o_leave is back, W2/O3/Q3 landed
+    _, upserts, removed = _incremental(days_inputs, full_snapshots[DAYS[2]], DAYS[2], DAYS[3])
+    assert sorted(r["order_id"] for r in upserts.collect()) == ["o_cut", "o_leave", "o_new"]
+    assert removed.count() == 0
 
 
 def test_incremental_without_broadcast(spark, days_inputs, full_snapshots, monkeypatch):
-    """Landed traffic and additions too large to broadcast: the plain joins give the same rows."""
+    """Change sets too large to broadcast: the plain joins give the same rows."""
     monkeypatch.setattr(storage_module, "BROADCAST_MAX_ROWS", -1)
-    for day in DAYS[1:]:
-        stored = _stored(spark, [full_snapshots[DAYS[DAYS.index(day) - 1]]])
-        previous, frame = _incremental(days_inputs, stored, day)
-        assert previous == b.day(DAYS[DAYS.index(day) - 1])
-        assert_same_rows(frame, full_snapshots[day])
+    for previous, day in zip(DAYS, DAYS[1:], strict=False):
+        snapshot, _, _ = _incremental(days_inputs, full_snapshots[previous], previous, day)
+        assert_same_rows(snapshot, full_snapshots[day])
 
 
-def test_incremental_over_a_gap(spark, days_inputs, full_snapshots):
-    """Only 12-03 stored: 12-06 starts from it, changes are everything landed in (12-03, 12-06]."""
-    stored = _stored(spark, [full_snapshots[DAYS[0]]])
-    previous, frame = _incremental(days_inputs, stored, DAYS[3])
-    assert previous == b.day(DAYS[0])
-    assert_same_rows(frame, full_snapshots[DAYS[3]])
+def test_incremental_over_a_gap(days_inputs, full_snapshots):
+    """12-06 from 12-03: the changes are everything landed in (12-03, 12-06]."""
+    snapshot, _, _ = _incremental(days_inputs, full_snapshots[DAYS[0]], DAYS[0], DAYS[3])
+    assert_same_rows(snapshot, full_snapshots[DAYS[3]])
 
 
-def test_no_previous_attribution_snapshot_means_full_recompute(spark, days_inputs, full_snapshots):
-    attribution = days_inputs[0].filter(F.col("as_of") != F.lit(b.day(DAYS[2])))
-    stored = _stored(spark, [full_snapshots[d] for d in DAYS[:3]])
-    previous, frame = _incremental(days_inputs, stored, DAYS[3], attribution=attribution)
-    assert previous is None  # 12-05 is the latest stored, but its attribution snapshot is gone
-    assert_same_rows(frame, full_snapshots[DAYS[3]])
-    assert usable_base(days_inputs[0], None) is None
+def test_the_scope_start_drops_older_payments(days_inputs, full_snapshots):
+    """Rows paid before the scope start are neither carried nor written (they leave as whole
+    partitions): o_old (paid 11-24) gets no row although O2 landed for it."""
+    attribution, silver_returns, traffic = days_inputs
+    upserts, _ = order_reexposure_changes(
+        attribution,
+        changed_keys(attribution, DAYS[1], DAYS[2]),
+        full_snapshots[DAYS[1]],
+        silver_returns,
+        traffic,
+        b.day(DAYS[2]),
+        b.day(DAYS[1]),
+        reexposure_window_days=WINDOW,
+        scope_start=b.day("2026-11-25"),
+    )
+    assert "o_old" not in {r["order_id"] for r in upserts.collect()}
 
 
 def test_carried_orders_keep_their_stored_counts(spark, days_inputs, full_snapshots):
     """Which orders are carried, seen through a doctored stored snapshot of 12-04: carried orders
-    add today's events to the stored counts (whatever they are); the others are recomputed."""
-    doctored = (
-        full_snapshots[DAYS[1]]
-        .withColumn(
-            "ad_exposures",
-            F.when(
-                F.col("order_id").isin(
-                    "o_quiet", "o_late", "o_cut", "o_edge", "o_price", "o_paidat", "o_old"
-                ),
-                7,
-            )
-            .otherwise(F.col("ad_exposures"))
-            .cast("long"),
+    add the events landed since to the stored counts (whatever they are), the others are
+    recomputed, and an order without a change is not read at all."""
+    doctored = full_snapshots[DAYS[1]].withColumn(
+        "ad_exposures",
+        F.when(
+            F.col("order_id").isin("o_quiet", "o_late", "o_cut", "o_edge", "o_price", "o_paidat", "o_old"), 7
         )
-        .withColumn(  # a stored row that does not match its attribution snapshot is never trusted
-            "paid_at",
-            F.when(
-                F.col("order_id") == "o_nonbind", F.col("paid_at") - F.expr("INTERVAL 1 SECOND")
-            ).otherwise(F.col("paid_at")),
-        )
+        .otherwise(F.col("ad_exposures"))
+        .cast("long"),
     )
-    previous, frame = _incremental(days_inputs, _stored(spark, [doctored]), DAYS[2])
-    assert previous == b.day(DAYS[1])
-    got = _counts(frame.collect())
-    assert got["o_quiet"] == (7, 0, "ad")  # carried, nothing new
+    # stored rows are consistent: the class follows the (doctored) counts
+    ad, organic = F.col("ad_exposures") > 0, F.col("organic_exposures") > 0
+    doctored = doctored.withColumn(
+        "reexposure",
+        F.when(ad & organic, "both").when(ad, "ad").when(organic, "organic").otherwise("none"),
+    )
+    snapshot, _, _ = _incremental(days_inputs, _stored(spark, [doctored]), DAYS[1], DAYS[2])
+    got = _counts(snapshot.collect())
+    assert got["o_quiet"] == (7, 0, "ad")  # nothing new
     assert got["o_late"] == (7, 1, "both")  # carried + L2 landed today
-    assert got["o_cut"] == (7, 0, "ad")  # carried: same first request
-    assert got["o_edge"] == (7, 0, "ad")  # carried: same (binding) first request
-    assert got["o_price"] == (7, 0, "ad")  # carried: its price changed on 12-04, not since
+    assert got["o_cut"] == (7, 0, "ad")  # no return landed since
+    assert got["o_edge"] == (7, 0, "ad")
+    assert got["o_price"] == (7, 0, "ad")  # its price changed on 12-04, not since
     assert got["o_paidat"] == (0, 1, "organic")  # paid_at changed: recomputed
-    assert got["o_nonbind"] == (1, 1, "both")  # stored row inconsistent: recomputed
     assert got["o_new"] == (0, 1, "organic")  # new: recomputed
     assert got["o_old"] == (7, 1, "both")  # carried + O2, landed today 10 days after it happened
+    # a changed order whose fields are those its stored counts were computed with is carried
+    keys = spark.createDataFrame([("o_quiet",)], "order_id string")
+    snapshot, upserts, _ = _incremental(days_inputs, _stored(spark, [doctored]), DAYS[1], DAYS[2], keys=keys)
+    assert _counts(upserts.filter(F.col("order_id") == "o_quiet").collect())["o_quiet"] == (7, 0, "ad")
