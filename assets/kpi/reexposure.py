@@ -17,7 +17,7 @@ from pyspark.sql import types as T
 
 from assets.finance.schemas import MONEY
 from assets.kpi.inputs import returns_as_of, snapshot, traffic_as_of
-from assets.storage import materialize_small
+from assets.storage import LANDING_SLACK_DAYS, materialize_small
 
 REEXPOSURE_VALUES = ("none", "ad", "organic", "both")
 
@@ -176,7 +176,7 @@ def compute_order_reexposure(
 
     ``ad_exposures`` / ``organic_exposures`` count the distinct qualifying events per pool;
     ``first_requested_at`` is the first return request known as of D (null without returns).
-    The reference for :func:`compute_order_reexposure_incremental`.
+    The reference for :func:`order_reexposure_changes`.
     """
     orders = _orders_with_cut(order_attribution, silver_returns, as_of_date)
     # Bound the traffic scan by the earliest payment in scope (one tiny aggregate).
@@ -285,13 +285,26 @@ def order_reexposure_changes(
         current.unionByName(kept.join(returned, on="order_id", how="left_semi").select(*order_columns))
     )
     first_paid_date = candidates.agg(F.min("paid_date")).first()[0]
+    candidate_keys = candidates.select("order_id")
+    # Their returns: every version of the returns that name a candidate (ranked for the latest
+    # version as of D like the reference, but only those returns, not the scope's).
+    versions = silver_returns.filter(F.col("dt") <= F.lit(as_of_date))
+    if first_paid_date is not None:  # the landing rule, as in returns_as_of
+        versions = versions.filter(
+            F.col("dt") >= F.lit(first_paid_date - dt.timedelta(days=LANDING_SLACK_DAYS))
+        )
+    their_returns = materialize_small(
+        versions.join(candidate_keys, on="order_id", how="left_semi").select("return_id").distinct()
+    )
     first_request = (
-        returns_as_of(silver_returns, as_of_date, first_paid_date)
-        .join(candidates.select("order_id"), on="order_id", how="left_semi")
+        returns_as_of(
+            silver_returns.join(their_returns, on="return_id", how="left_semi"), as_of_date, first_paid_date
+        )
+        .join(candidate_keys, on="order_id", how="left_semi")
         .groupBy("order_id")
         .agg(F.min("requested_at").alias("first_requested_at"))
     )
-    previous_row = stored.select(
+    previous_row = stored.join(candidate_keys, on="order_id", how="left_semi").select(
         "order_id",
         F.lit(True).alias("_stored"),
         *[F.col(c).alias(f"_stored_{c}") for c in ("user_id", "spu_id", "unit_price", "paid_at")],

@@ -230,7 +230,8 @@ def ledger(spark, items: list[dict]):
 def order_reexposure(spark, as_of: str, classes: dict[str, str]):
     """order_id -> reexposure class, for feeding the KPI functions directly."""
     rows = [
-        (order_id, None, None, None, None, None, None, 0, 0, cls, day(as_of)) for order_id, cls in classes.items()
+        (order_id, None, None, None, None, None, None, 0, 0, cls, day(as_of))
+        for order_id, cls in classes.items()
     ]
     return _frame(spark, ORDER_REEXPOSURE_SCHEMA, rows)
 
