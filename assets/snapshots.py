@@ -113,9 +113,13 @@ class SnapshotTable:
         if not table_exists(self.spark, versions_path) or not table_exists(self.spark, self.path):
             return {}
         oldest = _now() - dt.timedelta(hours=self.cfg.vacuum_retain_hours) + RETENTION_MARGIN
+        versions = read_table(self.spark, versions_path)
+        if "table_id" not in versions.columns:
+            # a map written before the table id was recorded: its versions cannot be told from
+            # those of a table created again, so none is offered (the next write adds the column)
+            return {}
         rows = (
-            read_table(self.spark, versions_path)
-            .filter(
+            versions.filter(
                 (F.col("table") == F.lit(self.label))
                 & (F.col("table_id") == F.lit(self._table_id()))
                 & (F.col("committed_at") > F.lit(oldest))

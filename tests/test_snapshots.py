@@ -31,9 +31,7 @@ SETTINGS = {"window_days": 7}
 
 
 def _frame(spark, day, rows):
-    return spark.createDataFrame(
-        [(day, k, dt.date(2026, 11, d), Decimal(v)) for k, d, v in rows], SCHEMA
-    )
+    return spark.createDataFrame([(day, k, dt.date(2026, 11, d), Decimal(v)) for k, d, v in rows], SCHEMA)
 
 
 def _keys(spark, rows):
@@ -151,13 +149,21 @@ def test_the_keys_a_day_changed_come_from_its_merge(spark, table):
 
 
 def test_a_version_map_written_before_the_change_columns_gains_them(spark, table):
-    """An older warehouse's audit/snapshot_versions (no base_version, merge_version, inputs)."""
+    """An older warehouse's audit/snapshot_versions (no table_id, base_version, merge_version,
+    inputs): its versions are not offered (they cannot be told from a re-created table's), the
+    day is computed whole, and the map gains the columns."""
+    table.write_full(_frame(spark, D1, [("a", 1, "9.99")]), D1, SETTINGS)
     old = spark.createDataFrame(
-        [("finance/other", D1, "id", 0, None, dt.datetime(2026, 11, 1))],
-        "table string, as_of date, table_id string, version long, settings string, committed_at timestamp",
+        [(table.label, D1, 0, None, dt.datetime.now())],
+        "table string, as_of date, version long, settings string, committed_at timestamp",
     )
-    old.write.format("delta").partitionBy("table").save(table.cfg.table_path("audit", "snapshot_versions"))
+    versions = table.cfg.table_path("audit", "snapshot_versions")
+    old.write.format("delta").mode("overwrite").option("overwriteSchema", "true").partitionBy("table").save(
+        versions
+    )
+    assert table.dates() == set()
     table.write_full(_frame(spark, D1, [("a", 1, "1.00")]), D1, SETTINGS)
+    assert table.dates() == {D1}
     table.write_changes(D1, D2, _frame(spark, D2, [("b", 1, "2.00")]), _keys(spark, []), SETTINGS)
     assert _changed(table, D2, table.snapshots()[D1].version) == {"b"}
     assert _rows(table.read(D2)) == {"a": (D2, 1, "1.00"), "b": (D2, 1, "2.00")}
