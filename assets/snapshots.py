@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from assets.storage import read_table, replace_partition, table_exists
+from assets.storage import BROADCAST_MAX_ROWS, read_table, replace_partition, table_exists
 from pipelines.config import OnetrackConfig
 
 VERSIONS_TABLE = ("audit", "snapshot_versions")
@@ -57,10 +57,12 @@ VERSIONS_SCHEMA = T.StructType(
 # ``dataChange = false`` commit; VACUUM logs its start and end): changes computed from a version
 # can apply after them.
 CONTENT_KEEPING = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
-# Deletion vectors: a MERGE marks the replaced rows instead of rewriting their files. Change data
-# feed: the keys a day changed can be read back (:meth:`SnapshotTable.changed_keys`), so a
-# snapshot computed from this one needs only the changed rows.
-TABLE_PROPERTIES = {"delta.enableDeletionVectors": "true", "delta.enableChangeDataFeed": "true"}
+# Deletion vectors: a MERGE marks the replaced rows instead of rewriting their files.
+TABLE_PROPERTIES = {"delta.enableDeletionVectors": "true"}
+# Change data feed (on the tables other snapshots are computed from): the keys a day changed can be
+# read back (:meth:`SnapshotTable.changed_keys`), so a snapshot computed from this one needs only
+# the changed rows. It makes a MERGE write the changed rows a second time, so it is not on by default.
+CHANGE_FEED = {"delta.enableChangeDataFeed": "true"}
 # A mapped version is offered while its commit is younger than the VACUUM retention less this.
 RETENTION_MARGIN = dt.timedelta(days=1)
 
@@ -96,6 +98,11 @@ class SnapshotTable:
     schema: T.StructType
     key: str
     partition_by: str | None = None
+    change_feed: bool = False
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return {**TABLE_PROPERTIES, **(CHANGE_FEED if self.change_feed else {})}
 
     @property
     def path(self) -> str:
@@ -155,6 +162,8 @@ class SnapshotTable:
         of the MERGE that committed ``day``; None when ``day`` was not committed as changes
         applied to exactly that version (then the caller compares whole snapshots or recomputes).
         The partitions that left the scope (``drop_below``) are not among them."""
+        if not self.change_feed:
+            return None
         found = self.snapshots().get(day)
         if found is None or found.base_version is None or found.base_version != since_version:
             return None
@@ -243,7 +252,7 @@ class SnapshotTable:
             .option("overwriteSchema", "true")
             .option("userMetadata", json.dumps({"as_of": day.isoformat(), "full": True}))
         )
-        for name, value in TABLE_PROPERTIES.items():
+        for name, value in self.properties.items():
             writer = writer.option(name, value)
         if self.partition_by:
             writer = writer.partitionBy(self.partition_by)
@@ -254,9 +263,9 @@ class SnapshotTable:
         return {"version": version}
 
     def _ensure_properties(self) -> bool:
-        """Set :data:`TABLE_PROPERTIES` the table lacks (one commit); True if it committed."""
+        """Set the :attr:`properties` the table lacks (one commit); True if it committed."""
         properties = self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path}`").first()["properties"]
-        missing = {k: v for k, v in TABLE_PROPERTIES.items() if properties.get(k) != v}
+        missing = {k: v for k, v in self.properties.items() if properties.get(k) != v}
         if not missing:
             return False
         settings = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(missing.items()))
@@ -302,6 +311,10 @@ class SnapshotTable:
         source = self._stored(upserts).withColumn("_delete", F.lit(False)).unionByName(
             removed.select(self.key, F.lit(True).alias("_delete")), allowMissingColumns=True
         )
+        if upserts.count() + removed.count() <= BROADCAST_MAX_ROWS:
+            # a day's changes against the whole table: the changes are broadcast to the join
+            # that finds the files they touch, the table's rows are not shuffled
+            source = F.broadcast(source)
         values = {c: f"s.`{c}`" for c in columns}
         merge = (
             table.alias("t")

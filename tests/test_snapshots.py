@@ -50,7 +50,7 @@ def _operations(table) -> list[str]:
 @pytest.fixture
 def table(spark, tmp_path):
     cfg = OnetrackConfig(warehouse_dir=str(tmp_path))
-    return SnapshotTable(spark, cfg, ("finance", "t"), SCHEMA, key="k", partition_by="d")
+    return SnapshotTable(spark, cfg, ("finance", "t"), SCHEMA, key="k", partition_by="d", change_feed=True)
 
 
 def test_each_day_reads_back_its_own_snapshot_after_later_days_reruns_and_compaction(spark, table):

@@ -282,6 +282,7 @@ def attribution_table(spark: SparkSession, cfg: OnetrackConfig) -> SnapshotTable
         ORDER_ATTRIBUTION_SCHEMA,
         key="order_id",
         partition_by="paid_date",
+        change_feed=True,  # gold/order_reexposure reads the keys each day changed
     )
 
 

@@ -367,7 +367,10 @@ def order_reexposure_changes(
         # paid_date (a business date) is never before the UTC date of paid_at less a day: the
         # partition filter prunes the stored scope to the days the window can reach
         others = others.filter((F.col("paid_date") >= F.lit(reach_day)) & reach)
-        exposed = others.select(*_ORDER_COLUMNS).unionByName(carried_candidates.select(*_ORDER_COLUMNS))
+        # a few days of payments: broadcast when small, so the day's events are not shuffled
+        exposed = materialize_small(
+            others.select(*_ORDER_COLUMNS).unionByName(carried_candidates.select(*_ORDER_COLUMNS))
+        )
         additions = materialize_small(_exposure_counts(exposed, new_events, reexposure_window_days))
         touched = others.join(additions.select("order_id"), on="order_id", how="left_semi")
 
