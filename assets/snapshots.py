@@ -18,6 +18,10 @@ version the MERGE made, read by Delta time travel; ``audit/snapshot_versions`` m
   less than ``vacuum_retain_hours`` (less a day of margin) ago. Older dates are computed from
   silver again (both paths give the same rows: the incremental tests compare them).
 - Readers get the rows with ``as_of = D`` added, the columns of the asset's schema.
+- A table with ``change_feed`` (Delta's change data feed) tells which keys the day's MERGE
+  changed (:meth:`SnapshotTable.changed_keys`), so a snapshot computed from it (the re-exposure
+  from the attribution) reads only those; the map records the version the changes applied to,
+  the MERGE's version and, in ``inputs``, the versions of the tables a snapshot was computed from.
 """
 
 from __future__ import annotations
@@ -286,8 +290,9 @@ class SnapshotTable:
         """Commit the snapshot as of ``day`` as the changes from the one of ``base``: ``upserts``
         (whole rows, at most one per key), ``removed`` (a frame of keys to delete), and, with
         ``drop_below``, the rows whose ``partition_by`` value is below it (left the scope: a
-        DELETE of whole partitions first). The MERGE's version is mapped to ``day``. Returns
-        ``version``, ``rows_written`` and ``keys_removed``. (An upsert equal to the base's row is
+        DELETE of whole partitions first). The MERGE's version is mapped to ``day``, with the
+        base's version and ``inputs`` (see :meth:`changed_keys`). Returns ``version``,
+        ``rows_written`` and ``keys_removed``. (An upsert equal to the base's row is
         rewritten all the same: the caller leaves out what cannot have changed.)"""
         from delta.tables import DeltaTable
 
