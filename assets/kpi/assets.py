@@ -77,7 +77,8 @@ def _snapshot(session: SparkSession, path: str, day: dt.date) -> DataFrame:
 
 def read_kpi_inputs(session: SparkSession, cfg: OnetrackConfig, day: dt.date) -> KpiInputs:
     """The input tables (empty frames of the right schema for tables not written yet); of the
-    versioned attribution, the snapshot as of ``day`` (computed from silver if none is stored)."""
+    versioned attribution and re-exposure, the snapshots as of ``day`` (computed from silver if
+    none is stored)."""
 
     def table(layer: str, name: str, schema):
         return read_or_empty(session, cfg.table_path(layer, name), schema)
