@@ -316,7 +316,8 @@ class SnapshotTable:
         source = self._stored(upserts).withColumn("_delete", F.lit(False)).unionByName(
             removed.select(self.key, F.lit(True).alias("_delete")), allowMissingColumns=True
         )
-        if upserts.count() + removed.count() <= BROADCAST_MAX_ROWS:
+        rows_written, keys_removed = upserts.count(), removed.count()
+        if rows_written + keys_removed <= BROADCAST_MAX_ROWS:
             # a day's changes against the whole table: the changes are broadcast to the join
             # that finds the files they touch, the table's rows are not shuffled
             source = F.broadcast(source)
@@ -353,8 +354,8 @@ class SnapshotTable:
         )
         return {
             "version": version,
-            "rows_written": upserts.count(),
-            "keys_removed": removed.count(),
+            "rows_written": rows_written,
+            "keys_removed": keys_removed,
         }
 
     def _same_content_since(self, version: int) -> int | None:

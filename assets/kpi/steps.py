@@ -14,12 +14,10 @@ import datetime as dt
 from pyspark.sql import DataFrame, SparkSession
 
 from assets.finance.asof import scope_start
-from assets.finance.ledger import attribution_table
-from assets.finance.schemas import SILVER_SCHEMAS
+from assets.finance.ledger import attribution_table, read_silver
 from assets.finance.steps import order_attribution_as_of
 from assets.kpi.reexposure import ORDER_REEXPOSURE_SCHEMA, compute_order_reexposure, order_reexposure_changes
 from assets.snapshots import SnapshotTable
-from assets.storage import read_or_empty
 from pipelines.config import OnetrackConfig
 
 ORDER_REEXPOSURE_TABLE = ("gold", "order_reexposure")
@@ -42,23 +40,23 @@ def reexposure_settings(cfg: OnetrackConfig) -> dict:
     }
 
 
-def _silver(spark: SparkSession, cfg: OnetrackConfig, name: str) -> DataFrame:
-    return read_or_empty(spark, cfg.table_path("silver", name), SILVER_SCHEMAS[name])
+def _from_scratch(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> DataFrame:
+    """The reference computation of the snapshot as of D from the attribution as of D and silver."""
+    silver = read_silver(spark, cfg)
+    return compute_order_reexposure(
+        order_attribution_as_of(spark, cfg, day),
+        silver["returns"],
+        silver["traffic"],
+        day,
+        reexposure_window_days=cfg.reexposure_window_days,
+    )
 
 
 def order_reexposure_as_of(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> DataFrame:
     """The re-exposure snapshot as of D: the stored one, else computed from the attribution as
     of D and silver (the same rows)."""
     stored = reexposure_table(spark, cfg).read(day)
-    if stored is not None:
-        return stored
-    return compute_order_reexposure(
-        order_attribution_as_of(spark, cfg, day),
-        _silver(spark, cfg, "returns"),
-        _silver(spark, cfg, "traffic"),
-        day,
-        reexposure_window_days=cfg.reexposure_window_days,
-    )
+    return stored if stored is not None else _from_scratch(spark, cfg, day)
 
 
 def run_order_reexposure(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> dict:
@@ -74,24 +72,17 @@ def run_order_reexposure(spark: SparkSession, cfg: OnetrackConfig, day: dt.date)
     if base is not None:
         since = (table.snapshots()[base].inputs or {}).get(attribution.label)
         changed = None if since is None else attribution.changed_keys(day, since)
-    returns, traffic = _silver(spark, cfg, "returns"), _silver(spark, cfg, "traffic")
     if changed is None:
-        frame = compute_order_reexposure(
-            order_attribution_as_of(spark, cfg, day),
-            returns,
-            traffic,
-            day,
-            reexposure_window_days=cfg.reexposure_window_days,
-        )
-        written = table.write_full(frame, day, settings, inputs=inputs)
+        written = table.write_full(_from_scratch(spark, cfg, day), day, settings, inputs=inputs)
         return {"table_path": table.path, "base": None, **written}
     start = scope_start(day, cfg.ledger_lookback_days)
+    silver = read_silver(spark, cfg)
     upserts, removed = order_reexposure_changes(
         attribution.read(day),
         changed,
         table.read(base),
-        returns,
-        traffic,
+        silver["returns"],
+        silver["traffic"],
         day,
         base,
         reexposure_window_days=cfg.reexposure_window_days,
