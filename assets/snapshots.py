@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -103,6 +103,9 @@ class SnapshotTable:
     key: str
     partition_by: str | None = None
     change_feed: bool = False
+    # the version map as read by this object, until it writes the map again: a step asks it
+    # several times (base, reads, changes), and each read is a Delta scan of the map
+    _map_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def properties(self) -> dict[str, str]:
@@ -119,7 +122,13 @@ class SnapshotTable:
     # -- the version map ------------------------------------------------------------------------
 
     def snapshots(self) -> dict[dt.date, Snapshot]:
-        """The readable snapshots of this table by date (see the module docstring)."""
+        """The readable snapshots of this table by date (see the module docstring). Read once per
+        object: its own writes refresh it, so an object is for one step, not for a long life."""
+        if "snapshots" not in self._map_cache:
+            self._map_cache["snapshots"] = self._read_snapshots()
+        return dict(self._map_cache["snapshots"])
+
+    def _read_snapshots(self) -> dict[dt.date, Snapshot]:
         versions_path = self.cfg.table_path(*VERSIONS_TABLE)
         if not table_exists(self.spark, versions_path) or not table_exists(self.spark, self.path):
             return {}
@@ -213,6 +222,7 @@ class SnapshotTable:
             ["table"],
             merge_schema=True,  # a map written before the change columns gains them
         )
+        self._map_cache.clear()
 
     # -- reads ----------------------------------------------------------------------------------
 

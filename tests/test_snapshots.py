@@ -7,6 +7,7 @@ table since.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 from decimal import Decimal
@@ -109,6 +110,20 @@ def test_a_table_created_again_does_not_offer_the_versions_of_the_old_one(spark,
     assert table.dates() == {D3}
     assert table.read(D1) is None and table.read(D2) is None
     assert _rows(table.read(D3)) == {"c": (D3, 2, "3.00")}
+
+
+def test_an_object_reads_the_map_once_and_again_after_its_own_writes(spark, table):
+    """One object per step: it reads the version map once, not on every question, and reads it
+    again after it writes; a second object (another step) reads the map as it is then."""
+    table.write_full(_frame(spark, D1, [("a", 1, "1.00")]), D1, SETTINGS)
+    assert table.dates() == {D1}
+    other = dataclasses.replace(table)  # same table, a map not read yet
+    other.write_changes(D1, D2, _frame(spark, D2, [("b", 1, "2.00")]), _keys(spark, []), SETTINGS)
+    assert table.dates() == {D1}  # read before the other object wrote
+    assert dataclasses.replace(table).dates() == {D1, D2}
+    table.write_changes(D1, D3, _frame(spark, D3, [("c", 2, "3.00")]), _keys(spark, []), SETTINGS)
+    assert table.dates() == {D1, D2, D3}  # its own write: read again
+    assert _rows(table.read(D3)) == {"a": (D3, 1, "1.00"), "c": (D3, 2, "3.00")}
 
 
 def test_versions_older_than_the_vacuum_retention_are_not_offered(spark, tmp_path):

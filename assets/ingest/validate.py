@@ -9,7 +9,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from assets.ingest.contracts import Field, SourceContract
-from assets.storage import split_by_value
+from assets.storage import materialize_small, split_by_value
 
 SPARK_TYPES = {
     "string": "string",
@@ -104,19 +104,36 @@ def classify(validated: DataFrame, earlier_keys: DataFrame, contract: SourceCont
     Rules are checked first. ``earlier_keys``: the duplicate keys (``record_hash``, or
     ``event_id`` for traffic) already accepted in earlier landing partitions. Within the
     partition, the first occurrence by (source_file, line_number) is kept.
+
+    Only the keys are shuffled: the valid records' keys are counted and looked up among the
+    earlier ones, and the few repeated or seen ones (materialized, broadcast when small) are
+    joined back to the records, so the wide records (2M a day for traffic) never move.
     """
     dup_cols = list(contract.duplicate_key or ("record_hash",))
-    seen_before = earlier_keys.select(*dup_cols).distinct().withColumn("_seen_before", F.lit(True))
-    first = Window.partitionBy(F.col("rule").isNull(), *dup_cols).orderBy("source_file", "line_number")
-    labeled = validated.withColumn("_occurrence", F.row_number().over(first)).join(
-        seen_before, on=dup_cols, how="left"
+    valid = validated.filter(F.col("rule").isNull())
+    keys = valid.select(*dup_cols)
+    seen_before = materialize_small(
+        keys.distinct()
+        .join(earlier_keys.select(*dup_cols), on=dup_cols, how="left_semi")
+        .withColumn("_seen_before", F.lit(True))
+    )
+    repeated = materialize_small(keys.groupBy(*dup_cols).count().filter(F.col("count") > 1).drop("count"))
+    first = Window.partitionBy(*dup_cols).orderBy("source_file", "line_number")
+    later_copies = materialize_small(
+        valid.join(repeated, on=dup_cols, how="left_semi")
+        .withColumn("_occurrence", F.row_number().over(first))
+        .filter(F.col("_occurrence") > 1)
+        .select("source_file", "line_number", F.lit(True).alias("_later_copy"))
+    )
+    labeled = validated.join(seen_before, on=dup_cols, how="left").join(
+        later_copies, on=["source_file", "line_number"], how="left"
     )
     disposition = (
         F.when(F.col("rule").isNotNull(), F.lit("quarantined"))
-        .when((F.col("_occurrence") > 1) | F.col("_seen_before").isNotNull(), F.lit("duplicate"))
+        .when(F.col("_later_copy").isNotNull() | F.col("_seen_before").isNotNull(), F.lit("duplicate"))
         .otherwise(F.lit("accepted"))
     )
-    return labeled.withColumn("disposition", disposition).drop("_occurrence", "_seen_before")
+    return labeled.withColumn("disposition", disposition).drop("_later_copy", "_seen_before")
 
 
 def split_records(
