@@ -238,13 +238,18 @@ class DayFigures:
     ge_share: float | None
     peak_rss_bytes: int | None
     steps: list[StepFigures]
+    checks_run: bool = True  # False: a history day, run without its checks (``--history-days``)
 
 
-def day_figures(day: str, run_id: str, ok: bool, records, upstream, peak_rss_bytes) -> DayFigures:
+def day_figures(
+    day: str, run_id: str, ok: bool, records, upstream, peak_rss_bytes, *, checks_run: bool = True
+) -> DayFigures:
     steps = step_figures(records, upstream)
     wall = run_wall_s(records)
     ge = sum(s.ge_s for s in steps)
-    return DayFigures(day, run_id, ok, wall, ge, ge / wall if wall else None, peak_rss_bytes, steps)
+    return DayFigures(
+        day, run_id, ok, wall, ge, ge / wall if wall else None, peak_rss_bytes, steps, checks_run
+    )
 
 
 def growth_ratio(day_walls: list[float]) -> float | None:
@@ -256,6 +261,8 @@ def growth_ratio(day_walls: list[float]) -> float | None:
 
 def summarize(days: list[DayFigures]) -> dict:
     walls = [d.wall_s for d in days]
+    # day 5 and the last day are compared as whole days: both with their checks
+    comparable = len(days) >= 5 and days[4].checks_run and days[-1].checks_run
     total, ge = sum(walls), sum(d.ge_s for d in days)
     peaks = [d.peak_rss_bytes for d in days if d.peak_rss_bytes is not None]
     return {
@@ -265,7 +272,7 @@ def summarize(days: list[DayFigures]) -> dict:
         "ge_s": round(ge, 3),
         "ge_share": round(ge / total, 4) if total else None,
         "peak_rss_bytes": max(peaks) if peaks else None,
-        "last_over_day5": round(r, 4) if (r := growth_ratio(walls)) is not None else None,
+        "last_over_day5": round(r, 4) if comparable and (r := growth_ratio(walls)) is not None else None,
     }
 
 
@@ -488,6 +495,8 @@ def format_day(day: DayFigures) -> str:
             f"{_fmt(s.rows_out, '11,d')} {_fmt(s.rows_per_s, '10,.0f')} {s.ge_s:7.1f} {s.checks:6d}"
         )
     share = "" if day.ge_share is None else f" ({day.ge_share:.1%} of the day)"
+    if not day.checks_run:
+        share += " [history day: run without its checks]"
     lines.append(
         f"[{day.dt}] {'ok' if day.ok else 'FAILED'}: day {day.wall_s:.1f}s, "
         f"GE checks {day.ge_s:.1f}s{share}, peak RSS (process tree) {_mb(day.peak_rss_bytes)}"
@@ -646,6 +655,34 @@ def _generate_records(
     return summary.records
 
 
+def job_without_checks(defs, job):
+    """``job``'s assets without their asset checks, as a job of ``defs`` (for the history days of a
+    long benchmark: they only build the warehouse the measured days run on, and their GE checks
+    would cost ~20 % of each; the checks write no table, so the warehouse is the same)."""
+    import dagster as dg
+
+    name = f"{job.name}_without_checks"
+    history = dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.all().without_checks(),
+        partitions_def=job.partitions_def,
+        executor_def=job.executor_def,
+    )
+    return dg.Definitions.merge(defs, dg.Definitions(jobs=[history])).resolve_job_def(name)
+
+
+def history_range(text: str) -> tuple[int, int]:
+    """``"6-27"`` -> ``(6, 27)``: 1-based day numbers of a benchmark run, inclusive."""
+    first, sep, last = text.partition("-")
+    try:
+        bounds = (int(first), int(last if sep else first))
+    except ValueError:
+        raise ValueError(f"expected FIRST-LAST day numbers, e.g. 6-27; got {text!r}") from None
+    if bounds[0] < 1 or bounds[1] < bounds[0]:
+        raise ValueError(f"expected 1 <= FIRST <= LAST; got {text!r}")
+    return bounds
+
+
 def upstream_map(defs) -> dict[str, list[str]]:
     graph = defs.resolve_asset_graph()
     return {
@@ -666,8 +703,15 @@ def run_bench(
     skip_generate: bool = False,
     keep_warehouse: bool = False,
     plot: bool = False,
+    history_days: tuple[int, int] | None = None,
     log=print,
 ) -> int:
+    """Generate (unless ``skip_generate``) and run ``days`` days from ``start``; figures per day.
+
+    ``history_days``: the days (1-based numbers in this run, inclusive) run without their asset
+    checks, to build a long history sooner; day 5 and the last day must keep theirs for the
+    summary's ``last_over_day5``.
+    """
     roots = BenchRoots.under(out)
     prepare_roots(roots, clear_landing=not skip_generate, clear_outputs=not keep_warehouse)
     os.environ.update(roots.env())
@@ -704,6 +748,7 @@ def run_bench(
     from pipelines.definitions import defs
 
     job, instance = daily_job_and_instance()
+    history_job = job_without_checks(defs, job) if history_days else None
     upstream = upstream_map(defs)
     stem = roots.out / f"bench_{scale}_{started_at.strftime('%Y%m%dT%H%M%SZ')}"
     extra = {
@@ -713,15 +758,17 @@ def run_bench(
         "seed": seed,
         "warmup_days": warmup_days,
         "generated": not skip_generate,
+        "history_days": list(history_days) if history_days else None,
         "generation_s": generation_s,
         "command": " ".join(sys.argv),
         "roots": {k: str(v) for k, v in asdict(roots).items()},
     }
     results: list[DayFigures] = []
     with PeakMemorySampler() as sampler:
-        for day in dates:
+        for number, day in enumerate(dates, start=1):
+            checks_run = not (history_days and history_days[0] <= number <= history_days[1])
             sampler.reset()
-            ok, result = run_day(job, instance, day, log=log)
+            ok, result = run_day(job if checks_run else history_job, instance, day, log=log)
             peak = sampler.reset()
             figures = day_figures(
                 day.isoformat(),
@@ -730,6 +777,7 @@ def run_bench(
                 event_records(instance.all_logs(result.run_id)),
                 upstream,
                 peak,
+                checks_run=checks_run,
             )
             results.append(figures)
             log(format_day(figures))

@@ -15,6 +15,10 @@
 
 A critical suite is a *blocking* check with severity ERROR: when it fails, Dagster does not
 materialize the assets downstream of this one in the run.
+
+The onetrack assets use :func:`checked_asset` instead of ``@dg.asset`` and pass their ``context``
+to :func:`check_results`, so that a run may also leave the checks out (the benchmark's history
+days); a plain ``@dg.asset`` with ``check_specs`` always runs them.
 """
 
 from __future__ import annotations
@@ -182,8 +186,12 @@ def check_results(
     validations_root: str | None = None,
     partition: str | None = None,
     run_id: str | None = None,
+    context: dg.AssetExecutionContext | None = None,
 ) -> list[dg.AssetCheckResult]:
     """Validate ``df`` with each suite and return one ``AssetCheckResult`` per suite.
+
+    With ``context``, only the suites whose checks the run selected are validated (a run without
+    the checks, see :func:`checked_asset`, validates nothing).
 
     Cache ``df`` first: every suite reads it. A suite that cannot run at all (its ``prepare``
     raises) gives a failed result carrying the error instead of failing the step, so the other
@@ -192,6 +200,9 @@ def check_results(
     """
     key = to_asset_key(asset_key)
     suites = list(suites)
+    if context is not None:
+        selected = context.selected_asset_check_keys
+        suites = [s for s in suites if dg.AssetCheckKey(key, s.name) in selected]
     # Suites that validate the same frame (the same ``prepare``, usually none) run as one GE
     # validation: one set of Spark passes instead of one per suite.
     groups: dict[object, list[Suite]] = {}
@@ -224,3 +235,55 @@ def check_results(
             )
         results.append(check_result(key, outcome))
     return results
+
+
+def checked_asset(
+    *,
+    key: dg.AssetKey,
+    check_specs: Sequence[dg.AssetCheckSpec],
+    description: str,
+    group_name: str,
+    owners: Sequence[str],
+    kinds: set[str],
+    tags: dict[str, str],
+    partitions_def: dg.PartitionsDefinition | None = None,
+    deps: Sequence[dg.AssetKey] = (),
+    pool: str | None = None,
+):
+    """``@asset`` with its checks, whose runs may leave the checks out.
+
+    A one-asset ``@multi_asset`` with ``can_subset``: Dagster can then run the asset without its
+    checks (``AssetSelection.without_checks()``; the benchmark's history days do), which a plain
+    ``@asset`` with ``check_specs`` cannot. The body passes its ``context`` to
+    :func:`check_results`, which validates only the selected checks. The op keeps the ``@asset``
+    name (``key.to_python_identifier()``), so step names do not change.
+    """
+    return dg.multi_asset(
+        name=key.to_python_identifier(),
+        specs=[
+            dg.AssetSpec(
+                key,
+                deps=deps,
+                description=description,
+                group_name=group_name,
+                owners=owners,
+                kinds=kinds,
+                tags=tags,
+            )
+        ],
+        check_specs=check_specs,
+        partitions_def=partitions_def,
+        pool=pool,
+        can_subset=True,
+    )
+
+
+def require_whole_selection(context: dg.AssetExecutionContext, keys: Iterable[dg.AssetKey]) -> None:
+    """For a multi-asset whose tables are written together (``can_subset`` only so that its checks
+    can be left out): a run that selects some of its assets fails with a clear message."""
+    missing = set(keys) - set(context.selected_asset_keys)
+    if missing:
+        names = ", ".join(sorted(k.to_user_string() for k in missing))
+        raise dg.DagsterInvariantViolationError(
+            f"{context.op_def.name} writes its assets together; select them all (missing: {names})"
+        )

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -22,6 +23,7 @@ from pipelines.bench import (
     csv_rows,
     day_figures,
     event_records,
+    format_day,
     growth_ratio,
     landed_records,
     mean_step_times,
@@ -572,3 +574,45 @@ def test_run_bench_generates_in_a_child_and_keeps_the_figures_of_a_stopped_run(t
     assert report["generation_s"] is not None
     with report_file.with_suffix(".csv").open() as f:
         assert {r["dt"] for r in csv.DictReader(f)} == {"2026-11-01", "2026-11-02"}
+
+
+def test_history_days_are_a_range_of_day_numbers():
+    assert bench.history_range("6-27") == (6, 27)
+    assert bench.history_range("3") == (3, 3)
+    for bad in ("0-4", "9-2", "a-b", "5-"):
+        with pytest.raises(ValueError):
+            bench.history_range(bad)
+
+
+def test_cli_history_days_reach_run_bench(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(bench, "run_bench", lambda **kw: seen.update(kw) or 0)
+    assert cli.main(["bench", "--scale", "M", "--days", "30", "--history-days", "6-27"]) == 0
+    assert seen["history_days"] == (6, 27)
+    assert cli.main(["bench", "--days", "3"]) == 0 and seen["history_days"] is None
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--history-days", "7-2"])
+
+
+def test_day30_over_day5_only_between_days_run_with_their_checks():
+    walls = [100.0, 90.0, 90.0, 90.0, 50.0, 20.0, 60.0]
+    days = [_day(f"2026-11-0{i}", w, 1.0, None) for i, w in enumerate(walls, start=1)]
+    assert summarize(days)["last_over_day5"] == 1.2  # 60 / 50
+    history = [replace(d, checks_run=False) if i == 5 else d for i, d in enumerate(days)]
+    assert summarize(history)["last_over_day5"] == 1.2  # a history day between them: fine
+    for unchecked in (4, 6):  # day 5 or the last day without its checks: not comparable
+        changed = [replace(d, checks_run=False) if i == unchecked else d for i, d in enumerate(days)]
+        assert summarize(changed)["last_over_day5"] is None
+    assert "[history day: run without its checks]" in format_day(replace(days[5], checks_run=False))
+
+
+def test_the_history_job_runs_every_asset_of_the_daily_job_and_no_check():
+    from pipelines.definitions import defs
+
+    job, _ = cli.daily_job_and_instance()
+    history = bench.job_without_checks(defs, job)
+    daily_graph, history_graph = job.asset_layer.asset_graph, history.asset_layer.asset_graph
+    assert history.name == "onetrack_daily_without_checks"
+    assert set(history_graph.get_all_asset_keys()) == set(daily_graph.get_all_asset_keys())
+    assert len(daily_graph.asset_check_keys) > 40  # every GE suite and landing check
+    assert not history_graph.asset_check_keys

@@ -7,6 +7,7 @@ settlement files are not published from a ledger that broke a rule.
 """
 
 from dagster import (
+    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -14,7 +15,6 @@ from dagster import (
     AssetKey,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
 from assets.finance.checks import (
@@ -41,7 +41,7 @@ from assets.finance.steps import (
 from assets.metadata import delta_metadata, preview
 from pipelines.partitions import daily_partitions, partition_date
 from pipelines.resources import OnetrackSettings, SparkResource
-from quality.checks import check_results, check_specs
+from quality.checks import check_results, check_specs, checked_asset
 from quality.runner import validations_dir
 
 OWNERS = ["team:finance-data"]
@@ -54,7 +54,7 @@ SETTLEMENT_FILES = AssetKey(["finance", "settlement_files"])
 SETTLEMENT_CHECK = "settlement_files_match_manifest"
 
 
-@asset(
+@checked_asset(
     key=ORDER_ATTRIBUTION,
     deps=[SILVER["orders"], SILVER["traffic"]],
     group_name="finance",
@@ -100,10 +100,11 @@ def order_attribution(context: AssetExecutionContext, spark: SparkResource, sett
         ORDER_ATTRIBUTION_SUITES,
         validations_root=validations_dir(cfg.warehouse_dir),
         partition=context.partition_key,
+        context=context,
     )
 
 
-@asset(
+@checked_asset(
     key=AD_FEE_ALLOCATION,
     deps=[ORDER_ATTRIBUTION, SILVER["ad_spend"]],
     group_name="finance",
@@ -143,10 +144,11 @@ def ad_fee_allocation(context: AssetExecutionContext, spark: SparkResource, sett
         AD_FEE_ALLOCATION_SUITES,
         validations_root=validations_dir(cfg.warehouse_dir),
         partition=context.partition_key,
+        context=context,
     )
 
 
-@asset(
+@checked_asset(
     key=AD_FEE_REFUND_LEDGER,
     # The ledger recomputes attribution and fees as of each settlement date from silver; the
     # dependency on the allocation orders the run and lets its blocking checks stop the ledger.
@@ -192,6 +194,7 @@ def ad_fee_refund_ledger(context: AssetExecutionContext, spark: SparkResource, s
         AD_FEE_REFUND_LEDGER_SUITES,
         validations_root=root,
         partition=context.partition_key,
+        context=context,
     )
     silver = read_silver(session, cfg)
     out_of_scope = returns_out_of_scope(silver["orders"], silver["returns"], ledger, day, cfg).cache()
@@ -201,12 +204,13 @@ def ad_fee_refund_ledger(context: AssetExecutionContext, spark: SparkResource, s
         LEDGER_SCOPE_SUITES,
         validations_root=root,
         partition=context.partition_key,
+        context=context,
     )
     out_of_scope.unpersist()
     ledger.unpersist()
 
 
-@asset(
+@checked_asset(
     key=SETTLEMENT_FILES,
     deps=[AD_FEE_REFUND_LEDGER],
     group_name="finance",
@@ -245,6 +249,8 @@ def settlement_files(context: AssetExecutionContext, spark: SparkResource, setti
             "source_tables": MetadataValue.json(manifest["run"]["source_tables"]),
         }
     )
+    if AssetCheckKey(SETTLEMENT_FILES, SETTLEMENT_CHECK) not in context.selected_asset_check_keys:
+        return  # a run without the checks
     problems = verify_day(cfg.settlement_dir, day)
     yield AssetCheckResult(
         check_name=SETTLEMENT_CHECK,

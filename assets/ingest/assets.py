@@ -4,14 +4,12 @@ Each asset body only resolves the partition and resources, calls a step of
 ``assets.ingest.steps`` and reports; the checks are the GE suites of ``assets.ingest.checks``.
 """
 
-
 from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
     MaterializeResult,
     MetadataValue,
-    asset,
     multi_asset,
 )
 from pyspark.sql import functions as F
@@ -23,7 +21,7 @@ from assets.metadata import delta_metadata, preview
 from assets.storage import read_table
 from pipelines.partitions import daily_partitions, partition_date
 from pipelines.resources import OnetrackSettings, SparkResource
-from quality.checks import check_results, check_specs
+from quality.checks import check_results, check_specs, checked_asset, require_whole_selection
 
 OWNERS = ["team:data-engineering"]
 
@@ -38,7 +36,7 @@ def build_bronze_asset(contract: SourceContract):
     key = AssetKey(["bronze", contract.name])
     suites = bronze_suites(contract)
 
-    @asset(
+    @checked_asset(
         key=key,
         group_name="bronze",
         partitions_def=daily_partitions,
@@ -70,7 +68,12 @@ def build_bronze_asset(contract: SourceContract):
             }
         )
         yield from check_results(
-            key, bronze, suites, validations_root=validations_root(cfg), partition=context.partition_key
+            key,
+            bronze,
+            suites,
+            validations_root=validations_root(cfg),
+            partition=context.partition_key,
+            context=context,
         )
         bronze.unpersist()
 
@@ -119,8 +122,10 @@ def build_silver_asset(contract: SourceContract):
         ],
         check_specs=check_specs(silver_key, silver_checks + audit_checks)
         + check_specs(quarantine_key, quarantine_checks),
+        can_subset=True,  # so that a run can leave the checks out (quality.checks.checked_asset)
     )
     def _validate(context: AssetExecutionContext, spark: SparkResource, settings: OnetrackSettings):
+        require_whole_selection(context, [silver_key, quarantine_key])
         session, cfg, day = spark.get_session(), settings.get_config(), partition_date(context)
         figures = ingest_silver(session, cfg, contract, day)
         silver, quarantine = figures.pop("silver"), figures.pop("quarantine").cache()
@@ -153,9 +158,20 @@ def build_silver_asset(contract: SourceContract):
             },
         )
         root, part = validations_root(cfg), context.partition_key
-        yield from check_results(silver_key, silver, silver_checks, validations_root=root, partition=part)
-        yield from check_results(silver_key, audit, audit_checks, validations_root=root, partition=part)
-        yield from check_results(quarantine_key, quarantine, quarantine_checks, validations_root=root, partition=part)
+        yield from check_results(
+            silver_key, silver, silver_checks, validations_root=root, partition=part, context=context
+        )
+        yield from check_results(
+            silver_key, audit, audit_checks, validations_root=root, partition=part, context=context
+        )
+        yield from check_results(
+            quarantine_key,
+            quarantine,
+            quarantine_checks,
+            validations_root=root,
+            partition=part,
+            context=context,
+        )
         quarantine.unpersist()
 
     return _validate

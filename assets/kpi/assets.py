@@ -15,7 +15,6 @@ from dagster import (
     AssetSpec,
     MaterializeResult,
     MetadataValue,
-    asset,
     multi_asset,
 )
 from pyspark.sql import DataFrame, SparkSession
@@ -37,7 +36,7 @@ from pipelines.config import OnetrackConfig
 from pipelines.instance import SNAPSHOT_POOL
 from pipelines.partitions import daily_partitions, partition_date
 from pipelines.resources import OnetrackSettings, SparkResource
-from quality.checks import check_results, check_specs
+from quality.checks import check_results, check_specs, checked_asset, require_whole_selection
 from quality.runner import validations_dir
 
 OWNERS = ["team:data-engineering"]
@@ -93,7 +92,7 @@ def read_kpi_inputs(session: SparkSession, cfg: OnetrackConfig, day: dt.date) ->
     )
 
 
-@asset(
+@checked_asset(
     key=ORDER_REEXPOSURE,
     deps=[ORDER_ATTRIBUTION, SILVER_RETURNS, SILVER_TRAFFIC],
     group_name="gold",
@@ -136,6 +135,7 @@ def order_reexposure(context: AssetExecutionContext, spark: SparkResource, setti
         REEXPOSURE_SUITES,
         validations_root=validations_dir(cfg.warehouse_dir),
         partition=context.partition_key,
+        context=context,
     )
 
 
@@ -173,8 +173,10 @@ def _trend_markdown(kpi_daily: DataFrame) -> MetadataValue:
             key, KPI_SUITES[name] + (RECONCILIATION_SUITES if name == "kpi_daily" else [])
         )
     ],
+    can_subset=True,  # so that a run can leave the checks out (quality.checks.checked_asset)
 )
 def kpi_tables(context: AssetExecutionContext, spark: SparkResource, settings: OnetrackSettings):
+    require_whole_selection(context, KPI_ASSET_KEYS.values())
     session, cfg, day = spark.get_session(), settings.get_config(), partition_date(context)
     inputs = read_kpi_inputs(session, cfg, day)
     facts = cohort_order_facts(inputs, day, cfg).cache()
@@ -208,7 +210,12 @@ def kpi_tables(context: AssetExecutionContext, spark: SparkResource, settings: O
     root, part = validations_dir(cfg.warehouse_dir), context.partition_key
     for name, snapshot in written.items():
         yield from check_results(
-            KPI_ASSET_KEYS[name], snapshot, KPI_SUITES[name], validations_root=root, partition=part
+            KPI_ASSET_KEYS[name],
+            snapshot,
+            KPI_SUITES[name],
+            validations_root=root,
+            partition=part,
+            context=context,
         )
     yield from check_results(
         KPI_ASSET_KEYS["kpi_daily"],
@@ -216,6 +223,7 @@ def kpi_tables(context: AssetExecutionContext, spark: SparkResource, settings: O
         RECONCILIATION_SUITES,
         validations_root=root,
         partition=part,
+        context=context,
     )
     for snapshot in written.values():
         snapshot.unpersist()

@@ -1,7 +1,7 @@
 """Dagster asset ``serving/kpi_duckdb``: the executives' DuckDB file (SPEC §10)."""
 
 import duckdb
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue
 
 from assets.serving.checks import SERVING_SUITES, expected_row_counts, row_count_frame, served_row_counts
 from assets.serving.publish import (
@@ -14,7 +14,7 @@ from assets.serving.publish import (
 from assets.storage import table_version
 from pipelines.partitions import daily_partitions
 from pipelines.resources import OnetrackSettings, SparkResource
-from quality.checks import check_results, check_specs
+from quality.checks import check_results, check_specs, checked_asset
 from quality.runner import validations_dir
 
 KPI_DUCKDB = AssetKey(["serving", "kpi_duckdb"])
@@ -36,7 +36,7 @@ def _latest_days_markdown(path: str, days: int = 7) -> MetadataValue:
     return MetadataValue.md("\n".join(lines))
 
 
-@asset(
+@checked_asset(
     key=KPI_DUCKDB,
     deps=SOURCE_KEYS,
     group_name="serving",
@@ -83,6 +83,7 @@ def kpi_duckdb(context: AssetExecutionContext, spark: SparkResource, settings: O
         SERVING_SUITES,
         validations_root=validations_dir(warehouse),
         partition=context.partition_key,
+        context=context,
     )
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from quality.checks import check_results, check_specs, failures_markdown
+from quality.checks import (
+    check_results,
+    check_specs,
+    checked_asset,
+    failures_markdown,
+    require_whole_selection,
+)
 from quality.runner import validate
 from quality.suites import Suite, between, in_set, not_null, unique_key
 
@@ -183,3 +189,65 @@ def test_a_suite_handing_out_the_same_expectations_validates_every_time(spark):
         assert results[0].metadata["evaluated_expectations"].value == 2
         assert results[0].metadata["unexpected_count"].value == 3  # 1 null id + quantities 0, -2
     assert all(e.id is None for e in shared)
+
+
+def test_a_checked_asset_runs_with_its_checks_or_without_them(spark, monkeypatch):
+    """``checked_asset``: the same body runs with its checks (each suite validated and reported)
+    or, selected without them, materializes with no GE validation at all."""
+    import quality.checks as checks
+
+    validated = []
+    real = checks.validate_suites
+    monkeypatch.setattr(
+        checks, "validate_suites", lambda df, group: validated.extend(group) or real(df, group)
+    )
+    key = dg.AssetKey(["silver", "orders"])
+
+    @checked_asset(
+        key=key,
+        check_specs=check_specs(key, [CRITICAL, ADVISORY]),
+        description="orders",
+        group_name="silver",
+        owners=[],
+        kinds={"spark"},
+        tags={},
+    )
+    def silver_orders(context):
+        yield dg.MaterializeResult()
+        yield from check_results(key, orders(spark), [CRITICAL, ADVISORY], context=context)
+
+    with_checks = dg.materialize([silver_orders], raise_on_error=False)
+    assert {e.check_name: e.passed for e in with_checks.get_asset_check_evaluations()} == {
+        "orders_rules": False,
+        "orders_keys": False,
+    }
+    assert sorted(s.name for s in validated) == ["orders_keys", "orders_rules"]
+
+    validated.clear()
+    without = dg.materialize([silver_orders], selection=dg.AssetSelection.all().without_checks())
+    assert without.success and without.get_asset_check_evaluations() == []
+    assert [e.asset_key for e in without.get_asset_materialization_events()] == [key]
+    assert validated == []
+
+    only_keys = dg.materialize(
+        [silver_orders],
+        selection=dg.AssetSelection.all().without_checks()
+        | dg.AssetSelection.checks(dg.AssetCheckKey(key, "orders_keys")),
+        raise_on_error=False,
+    )
+    assert [e.check_name for e in only_keys.get_asset_check_evaluations()] == ["orders_keys"]
+    assert [s.name for s in validated] == ["orders_keys"]
+
+
+def test_a_multi_asset_written_together_refuses_a_partial_selection():
+    @dg.multi_asset(specs=[dg.AssetSpec("a"), dg.AssetSpec("b")], can_subset=True)
+    def both(context):
+        require_whole_selection(context, [dg.AssetKey("a"), dg.AssetKey("b")])
+        yield dg.MaterializeResult(asset_key="a")
+        yield dg.MaterializeResult(asset_key="b")
+
+    assert dg.materialize([both]).success
+    partial = dg.materialize([both], selection=["a"], raise_on_error=False)
+    assert not partial.success
+    [failure] = [e for e in partial.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "select them all (missing: b)" in str(failure.event_specific_data.error)
