@@ -124,6 +124,20 @@ def test_rerunning_a_partition_changes_no_row(spark, pipeline):
     assert snapshot() == before
     assert settlement_bytes() == files_before
 
+    # Again without the checks (the job of the benchmark's history days): every asset is written,
+    # no check runs, and the rows and files are the same.
+    from pipelines.bench import job_without_checks
+    from pipelines.cli import daily_job_and_instance, run_day
+    from pipelines.definitions import defs
+
+    job, instance = daily_job_and_instance()
+    ok, result = run_day(job_without_checks(defs, job), instance, DAYS[1], log=lambda *_: None)
+    assert ok and result.get_asset_check_evaluations() == []
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert materialized == set(job.asset_layer.asset_graph.get_all_asset_keys())
+    assert snapshot() == before
+    assert settlement_bytes() == files_before
+
 
 def test_allocated_fees_add_up_to_spend(spark, pipeline):
     cfg = pipeline["cfg"]
