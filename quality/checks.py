@@ -178,6 +178,19 @@ def _error_outcome(suite: Suite, error: Exception) -> SuiteOutcome:
     )
 
 
+def selected_suites(
+    context: dg.AssetExecutionContext, asset_key: str | Sequence[str] | dg.AssetKey, suites: Iterable[Suite]
+) -> list[Suite]:
+    """The suites of ``suites`` whose checks on ``asset_key`` this run selected.
+
+    An asset body builds a frame only its checks read (and nothing else) only when this is not
+    empty: a run without the checks (see :func:`checked_asset`) then skips that work too.
+    """
+    key = to_asset_key(asset_key)
+    selected = context.selected_asset_check_keys
+    return [s for s in suites if dg.AssetCheckKey(key, s.name) in selected]
+
+
 def check_results(
     asset_key: str | Sequence[str] | dg.AssetKey,
     df: DataFrame,
@@ -199,10 +212,7 @@ def check_results(
     to ``<validations_root>/<suite>/<partition>.json`` (see :func:`quality.runner.record_validation`).
     """
     key = to_asset_key(asset_key)
-    suites = list(suites)
-    if context is not None:
-        selected = context.selected_asset_check_keys
-        suites = [s for s in suites if dg.AssetCheckKey(key, s.name) in selected]
+    suites = list(suites) if context is None else selected_suites(context, key, suites)
     # Suites that validate the same frame (the same ``prepare``, usually none) run as one GE
     # validation: one set of Spark passes instead of one per suite.
     groups: dict[object, list[Suite]] = {}

@@ -41,7 +41,7 @@ from assets.finance.steps import (
 from assets.metadata import delta_metadata, preview
 from pipelines.partitions import daily_partitions, partition_date
 from pipelines.resources import OnetrackSettings, SparkResource
-from quality.checks import check_results, check_specs, checked_asset
+from quality.checks import check_results, check_specs, checked_asset, selected_suites
 from quality.runner import validations_dir
 
 OWNERS = ["team:finance-data"]
@@ -196,17 +196,18 @@ def ad_fee_refund_ledger(context: AssetExecutionContext, spark: SparkResource, s
         partition=context.partition_key,
         context=context,
     )
-    silver = read_silver(session, cfg)
-    out_of_scope = returns_out_of_scope(silver["orders"], silver["returns"], ledger, day, cfg).cache()
-    yield from check_results(
-        AD_FEE_REFUND_LEDGER,
-        out_of_scope,
-        LEDGER_SCOPE_SUITES,
-        validations_root=root,
-        partition=context.partition_key,
-        context=context,
-    )
-    out_of_scope.unpersist()
+    if selected_suites(context, AD_FEE_REFUND_LEDGER, LEDGER_SCOPE_SUITES):
+        silver = read_silver(session, cfg)
+        out_of_scope = returns_out_of_scope(silver["orders"], silver["returns"], ledger, day, cfg).cache()
+        yield from check_results(
+            AD_FEE_REFUND_LEDGER,
+            out_of_scope,
+            LEDGER_SCOPE_SUITES,
+            validations_root=root,
+            partition=context.partition_key,
+            context=context,
+        )
+        out_of_scope.unpersist()
     ledger.unpersist()
 
 
