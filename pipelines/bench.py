@@ -691,6 +691,25 @@ def upstream_map(defs) -> dict[str, list[str]]:
     }
 
 
+def unopened_days(day_keys: list[str], partitions_def) -> str | None:
+    """Why ``day_keys`` cannot all run, if one is not (yet) a partition of ``partitions_def``: a
+    day's partition opens when the day is over in the business time zone, so a range that ends
+    today or later would fail on its first such day, hours into a long run. None if all can run."""
+    last = partitions_def.get_last_partition_key()
+    later = [key for key in day_keys if last is None or key > last]
+    if not later:
+        return None
+    if last is None:
+        return f"no daily partition is open yet; the range {day_keys[0]}..{day_keys[-1]} cannot run"
+    latest_start = dt.date.fromisoformat(last) - dt.timedelta(days=len(day_keys) - 1)
+    return (
+        f"{later[0]}..{later[-1]} ({len(later)} of the {len(day_keys)} days) are not daily partitions "
+        f"yet: the last is {last} (a day's partition opens when the day is over, "
+        f"{partitions_def.timezone}). Use a range that ends by {last}, e.g. "
+        f"--from {latest_start.isoformat()} --days {len(day_keys)}"
+    )
+
+
 def run_bench(
     *,
     scale: str,
@@ -712,14 +731,19 @@ def run_bench(
     checks, to build a long history sooner; day 5 and the last day must keep theirs for the
     summary's ``last_over_day5``.
     """
-    roots = BenchRoots.under(out)
-    prepare_roots(roots, clear_landing=not skip_generate, clear_outputs=not keep_warehouse)
-    os.environ.update(roots.env())
     partition_start = os.environ.get("ONETRACK_PARTITION_START", DEFAULT_FROM)
     if start < dt.date.fromisoformat(partition_start):
         os.environ["ONETRACK_PARTITION_START"] = start.isoformat()
     dates = [start + dt.timedelta(days=i) for i in range(days)]
     day_keys = [d.isoformat() for d in dates]
+    from pipelines.partitions import daily_partitions
+
+    problem = unopened_days(day_keys, daily_partitions)
+    if problem:  # before anything is cleared or generated
+        raise SystemExit(f"onetrack bench: {problem}")
+    roots = BenchRoots.under(out)
+    prepare_roots(roots, clear_landing=not skip_generate, clear_outputs=not keep_warehouse)
+    os.environ.update(roots.env())
     machine = machine_info()
     started_at = dt.datetime.now(dt.UTC)
 

@@ -616,3 +616,26 @@ def test_the_history_job_runs_every_asset_of_the_daily_job_and_no_check():
     assert set(history_graph.get_all_asset_keys()) == set(daily_graph.get_all_asset_keys())
     assert len(daily_graph.asset_check_keys) > 40  # every GE suite and landing check
     assert not history_graph.asset_check_keys
+
+
+def test_unopened_days_names_the_days_past_the_last_partition_and_a_range_that_fits():
+    import dagster as dg
+
+    partitions = dg.DailyPartitionsDefinition(start_date="2026-11-01", end_date="2026-11-10")  # last: 11-09
+    keys = [f"2026-11-{d:02d}" for d in range(5, 10)]
+    assert bench.unopened_days(keys, partitions) is None
+    problem = bench.unopened_days([f"2026-11-{d:02d}" for d in range(8, 13)], partitions)
+    assert "2026-11-10..2026-11-12 (3 of the 5 days)" in problem
+    assert "the last is 2026-11-09" in problem and "--from 2026-11-05 --days 5" in problem
+
+
+def test_run_bench_refuses_a_range_past_the_open_partitions_before_it_clears_or_generates(tmp_path, monkeypatch):
+    """A range ending today or later used to fail on its first unopened day, hours into a 30-day run."""
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "kept.txt").write_text("earlier landing")
+    monkeypatch.setattr(bench, "_generate_records", lambda *a, **k: pytest.fail("generated"))
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    with pytest.raises(SystemExit, match=f"{tomorrow.isoformat()}.*not daily partitions yet"):
+        bench.run_bench(scale="S", orders_per_day=20, start=tomorrow - dt.timedelta(days=3), days=4, out=tmp_path)
+    assert (tmp_path / "landing" / "kept.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["landing"]
