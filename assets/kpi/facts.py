@@ -10,8 +10,7 @@ on, ``P``:
 - the orders whose ``finance/order_attribution`` row changed (its change data feed for D: new
   payments, changed fields, orders that left the scope),
 - the orders whose ``gold/order_reexposure`` row changed (its change data feed for D),
-- the orders named by any version of a return with a version landed in ``(P, D]`` (their return
-  figures),
+- the orders named by a return version landed in ``(P, D]`` (their return figures),
 
 recomputed by the same :func:`cohort_order_facts` on inputs cut to those orders; the ones it no
 longer gives (left the attribution or the window) are deleted, and the paid dates that left the
@@ -83,22 +82,12 @@ def facts_candidates(
     silver_returns: DataFrame,
     previous: dt.date,
     as_of_date: dt.date,
-    first_paid: dt.date,
 ) -> DataFrame:
     """The ``order_id`` of every order whose facts can differ between the snapshots of
-    ``previous`` and ``as_of_date`` (a superset is fine): changed attribution or re-exposure rows,
-    and every order named by any version of a return with a version landed in ``(previous, D]``
-    (a new version may name another order than the one before; ``first_paid``: the window's
-    first paid date, before whose landing slack no return of the window's orders can land)."""
-    landed = silver_returns.filter((F.col("dt") > F.lit(previous)) & (F.col("dt") <= F.lit(as_of_date)))
-    returned = (
-        silver_returns.filter(
-            (F.col("dt") >= F.lit(first_paid - dt.timedelta(days=LANDING_SLACK_DAYS)))
-            & (F.col("dt") <= F.lit(as_of_date))
-        )
-        .join(materialize_small(landed.select("return_id").distinct()), on="return_id", how="left_semi")
-        .select("order_id")
-    )
+    ``previous`` and ``as_of_date`` (a superset is fine)."""
+    returned = silver_returns.filter(
+        (F.col("dt") > F.lit(previous)) & (F.col("dt") <= F.lit(as_of_date))
+    ).select("order_id")
     return (
         changed_attribution.select("order_id")
         .unionByName(changed_reexposure.select("order_id"))
@@ -161,11 +150,10 @@ def run_order_facts(spark: SparkSession, cfg: OnetrackConfig, day: dt.date, inpu
         facts = cohort_order_facts(inputs, day, cfg).select(*FACT_COLUMNS)
         written = table.write_full(facts, day, settings, inputs=versions)
         return {"table_path": table.path, "base": None, "rows_written": None, "keys_removed": None, **written}
-    first_paid = restatement_window(day, cfg)[0]
-    candidates = facts_candidates(changed[0], changed[1], inputs.returns, base, day, first_paid)
+    candidates = facts_candidates(changed[0], changed[1], inputs.returns, base, day)
     upserts, removed = order_facts_changes(inputs, candidates, day, cfg)
     written = table.write_changes(
-        base, day, upserts, removed, settings, drop_below=first_paid, inputs=versions
+        base, day, upserts, removed, settings, drop_below=restatement_window(day, cfg)[0], inputs=versions
     )
     return {"table_path": table.path, "base": base, **written}
 

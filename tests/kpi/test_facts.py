@@ -7,7 +7,6 @@ its warehouse with a 2-day restatement window, so that a paid date leaves the wi
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import shutil
 
 import pytest
@@ -15,7 +14,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from assets.kpi.assets import read_kpi_inputs
-from assets.kpi.facts import FACT_COLUMNS, facts_candidates, facts_table, order_facts_as_of, run_order_facts
+from assets.kpi.facts import FACT_COLUMNS, facts_table, order_facts_as_of, run_order_facts
 from assets.kpi.metrics import cohort_order_facts
 from tests.conftest import E2E_DAYS as DAYS
 
@@ -81,29 +80,3 @@ def test_paid_dates_leaving_a_short_window_are_dropped(spark, pipeline, tmp_path
     assert bases == [None, DAYS[0], DAYS[1]]
     last = order_facts_as_of(spark, short, DAYS[-1])
     assert {r["dt"] for r in last.select("dt").distinct().collect()} == set(DAYS[1:])
-
-
-def test_candidates_are_changed_rows_and_every_order_a_landed_return_names(spark):
-    """r1's new version (landed after P) names order D instead of C: both orders' return figures
-    change. r2 landed before P; r3 before the window's landing slack."""
-    day = dt.date
-    returns = spark.createDataFrame(
-        [
-            ("r1", "C", day(2026, 11, 1)),
-            ("r1", "D", day(2026, 11, 3)),
-            ("r2", "E", day(2026, 11, 2)),
-            ("r3", "F", day(2026, 10, 20)),
-            ("r3", "F", day(2026, 11, 3)),
-        ],
-        "return_id string, order_id string, dt date",
-    )
-    keys = "order_id string"
-    candidates = facts_candidates(
-        spark.createDataFrame([("A",), (None,)], keys),
-        spark.createDataFrame([("B",), ("A",)], keys),
-        returns,
-        previous=day(2026, 11, 2),
-        as_of_date=day(2026, 11, 3),
-        first_paid=day(2026, 11, 1),
-    )
-    assert sorted(r["order_id"] for r in candidates.collect()) == ["A", "B", "C", "D", "F"]
