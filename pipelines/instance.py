@@ -22,9 +22,8 @@ from pathlib import Path
 import yaml
 
 LEDGER_POOL = "onetrack_finance_ledger"
-# finance/order_attribution, gold/order_reexposure, gold/kpi_order_facts (the kpi_tables step):
-# versioned snapshots, tables whose versions are the days (assets/snapshots.py); their writes must
-# not interleave.
+# finance/order_attribution and gold/order_reexposure: versioned snapshots, tables whose versions
+# are the days (assets/snapshots.py); their writes must not interleave.
 SNAPSHOT_POOL = "onetrack_finance_snapshots"
 MAX_CONCURRENT_RUNS = 1
 POOL_DEFAULT_LIMIT = 1

@@ -9,7 +9,7 @@ import yaml
 from dagster import BackfillPolicy, DagsterInstance
 
 from assets.finance.assets import AD_FEE_REFUND_LEDGER, ORDER_ATTRIBUTION
-from assets.kpi.assets import KPI_ASSET_KEYS, ORDER_REEXPOSURE
+from assets.kpi.assets import ORDER_REEXPOSURE
 from pipelines.definitions import defs
 from pipelines.instance import LEDGER_POOL, SNAPSHOT_POOL, missing_settings, write_instance_settings
 
@@ -36,7 +36,6 @@ def test_the_ledger_and_the_versioned_snapshots_are_the_pools_the_instance_limit
     assert graph.get(AD_FEE_REFUND_LEDGER).pools == {LEDGER_POOL}
     assert graph.get(ORDER_ATTRIBUTION).pools == {SNAPSHOT_POOL}
     assert graph.get(ORDER_REEXPOSURE).pools == {SNAPSHOT_POOL}
-    assert graph.get(KPI_ASSET_KEYS["kpi_daily"]).pools == {SNAPSHOT_POOL}  # gold/kpi_order_facts
     pools = {pool for key in graph.executable_asset_keys for pool in (graph.get(key).pools or ())}
     assert pools == {LEDGER_POOL, SNAPSHOT_POOL}  # default_limit: 1 applies to these pools only
 

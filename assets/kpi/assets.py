@@ -4,8 +4,7 @@ Each body resolves the partition date ``D`` and resources, calls the steps and p
 ``assets.kpi`` (which apply the as-of rule for ``D``) and reports; checks are the GE suites of
 ``assets.kpi.checks``, run on the snapshot just written. ``gold/order_reexposure`` is a versioned
 snapshot (``assets.kpi.steps``); the KPI tables write the ``as_of = D`` snapshot with
-``replace_partition`` (older snapshots stay), aggregated from the per-order facts that the same
-step commits first as the versioned snapshot ``gold/kpi_order_facts`` (``assets.kpi.facts``).
+``replace_partition`` (older snapshots stay).
 """
 
 import datetime as dt
@@ -29,8 +28,7 @@ from assets.finance.schemas import (
 from assets.finance.steps import order_attribution_as_of
 from assets.kpi.charts import kpi_chart_metadata
 from assets.kpi.checks import kpi_reconciliation, kpi_suites, order_reexposure_suites, reconciliation_suites
-from assets.kpi.facts import order_facts_as_of, run_order_facts
-from assets.kpi.metrics import KPI_TABLE_KEYS, KpiInputs, compute_kpi_tables
+from assets.kpi.metrics import KPI_TABLE_KEYS, KpiInputs, cohort_order_facts, compute_kpi_tables
 from assets.kpi.steps import order_reexposure_as_of, reexposure_table, run_order_reexposure
 from assets.metadata import delta_metadata, preview
 from assets.storage import read_or_empty, read_table, replace_partition
@@ -141,16 +139,6 @@ def order_reexposure(context: AssetExecutionContext, spark: SparkResource, setti
     )
 
 
-def _facts_note(written: dict) -> MetadataValue:
-    base = written["base"]
-    if base is None:
-        return MetadataValue.text(f"gold/kpi_order_facts v{written['version']}: computed whole")
-    return MetadataValue.text(
-        f"gold/kpi_order_facts v{written['version']}: changes to as_of = {base.isoformat()}, "
-        f"{written['rows_written']} orders written, {written['keys_removed']} removed"
-    )
-
-
 def _trend_markdown(kpi_daily: DataFrame) -> MetadataValue:
     columns = ["dt", "orders", "payment_gmv", "settled_gmv", "settlement_rate", "ad_spend", "roi", "net_roi"]
     return preview(kpi_daily.select(*columns).orderBy(F.col("dt").desc()), rows=30)
@@ -186,15 +174,12 @@ def _trend_markdown(kpi_daily: DataFrame) -> MetadataValue:
         )
     ],
     can_subset=True,  # so that a run can leave the checks out (quality.checks.checked_asset)
-    pool=SNAPSHOT_POOL,  # commits the versioned snapshot gold/kpi_order_facts
 )
 def kpi_tables(context: AssetExecutionContext, spark: SparkResource, settings: OnetrackSettings):
     require_whole_selection(context, KPI_ASSET_KEYS.values())
     session, cfg, day = spark.get_session(), settings.get_config(), partition_date(context)
     inputs = read_kpi_inputs(session, cfg, day)
-    # the window's per-order facts: committed as the day's changes (assets.kpi.facts), read back
-    facts_written = run_order_facts(session, cfg, day, inputs)
-    facts = order_facts_as_of(session, cfg, day).cache()
+    facts = cohort_order_facts(inputs, day, cfg).cache()
     frames = compute_kpi_tables(inputs, day, cfg, facts=facts)
 
     written: dict[str, DataFrame] = {}
@@ -214,7 +199,6 @@ def kpi_tables(context: AssetExecutionContext, spark: SparkResource, settings: O
         }
         if name == "kpi_daily":
             metadata["trend"] = _trend_markdown(snapshot)
-            metadata["order_facts"] = _facts_note(facts_written)
             today = snapshot.filter(F.col("dt") == F.lit(day)).first()
             if today is not None:  # numbers of the newest cohort, plotted across partitions
                 metadata["orders_of_D"] = MetadataValue.int(int(today["orders"]))

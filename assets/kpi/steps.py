@@ -25,15 +25,9 @@ ORDER_REEXPOSURE_TABLE = ("gold", "order_reexposure")
 
 def reexposure_table(spark: SparkSession, cfg: OnetrackConfig) -> SnapshotTable:
     """``gold/order_reexposure``: one row per order of the attribution snapshot, stored
-    partitioned by ``paid_date`` (the same scope as the attribution's), with its change data feed."""
+    partitioned by ``paid_date`` (the same scope as the attribution's)."""
     return SnapshotTable(
-        spark,
-        cfg,
-        ORDER_REEXPOSURE_TABLE,
-        ORDER_REEXPOSURE_SCHEMA,
-        key="order_id",
-        partition_by="paid_date",
-        change_feed=True,  # gold/kpi_order_facts reads the keys each day changed
+        spark, cfg, ORDER_REEXPOSURE_TABLE, ORDER_REEXPOSURE_SCHEMA, key="order_id", partition_by="paid_date"
     )
 
 
