@@ -629,13 +629,15 @@ def test_unopened_days_names_the_days_past_the_last_partition_and_a_range_that_f
     assert "the last is 2026-11-09" in problem and "--from 2026-11-05 --days 5" in problem
 
 
-def test_run_bench_refuses_a_range_past_the_open_partitions_before_it_clears_or_generates(tmp_path, monkeypatch):
+def test_run_bench_refuses_a_range_past_the_open_partitions_before_generating(tmp_path, monkeypatch):
     """A range ending today or later used to fail on its first unopened day, hours into a 30-day run."""
     (tmp_path / "landing").mkdir()
     (tmp_path / "landing" / "kept.txt").write_text("earlier landing")
     monkeypatch.setattr(bench, "_generate_records", lambda *a, **k: pytest.fail("generated"))
     tomorrow = dt.date.today() + dt.timedelta(days=1)
     with pytest.raises(SystemExit, match=f"{tomorrow.isoformat()}.*not daily partitions yet"):
-        bench.run_bench(scale="S", orders_per_day=20, start=tomorrow - dt.timedelta(days=3), days=4, out=tmp_path)
+        bench.run_bench(
+            scale="S", orders_per_day=20, start=tomorrow - dt.timedelta(days=3), days=4, out=tmp_path
+        )
     assert (tmp_path / "landing" / "kept.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["landing"]
