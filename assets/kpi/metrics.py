@@ -192,6 +192,10 @@ def settled_amount(order_amount: Column, pay_amount: Column, refunded_in_window:
     Worked in fen so that no intermediate rounding happens: with a = order_amount, p = pay_amount,
     r = refunded_in_window, k = p − min(p, r) (all in fen), the result is a·k/p rounded half-up,
     i.e. floor((2·a·k + p) / (2·p)); the floor is taken as (n − n mod m) / m, an exact division.
+
+    Nothing refunded (most orders) gives exactly ``order_amount`` (k = p): returned as it is, so the
+    wide-decimal arithmetic, the costliest column of the KPI facts, runs only for refunded orders
+    (and an order paid wholly by subsidy, p = 0, with nothing refunded keeps its amount).
     """
     a = (order_amount * 100).cast(_FEN)
     p = (pay_amount * 100).cast(_FEN)
@@ -200,7 +204,7 @@ def settled_amount(order_amount: Column, pay_amount: Column, refunded_in_window:
     numerator = a * kept * 2 + p
     divisor = p * 2
     fen = (numerator - numerator % divisor) / divisor
-    return (fen / 100).cast(MONEY)
+    return F.when(refunded_in_window == 0, order_amount.cast(MONEY)).otherwise((fen / 100).cast(MONEY))
 
 
 # --- per-order facts of the cohorts in the window ------------------------------------------------
@@ -278,12 +282,7 @@ def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConf
         )
         .withColumn(
             "settled_gmv",
-            # Nothing refunded in the window (most orders) keeps the whole order amount: the
-            # formula gives exactly that (a·p/p), so its wide-decimal arithmetic, the costliest
-            # column of the facts, runs only for the refunded orders.
-            F.when(F.col("refunded_in_window") == 0, F.col("order_amount")).otherwise(
-                settled_amount(F.col("order_amount"), F.col("pay_amount"), F.col("refunded_in_window"))
-            ),
+            settled_amount(F.col("order_amount"), F.col("pay_amount"), F.col("refunded_in_window")),
         )
     )
 

@@ -269,6 +269,7 @@ def test_settled_amount_rounds_half_up_exactly(spark):
             ("none", Decimal("10.00"), Decimal("8.00"), Decimal("0.00")),  # no refund: 10.00
             ("over", Decimal("10.00"), Decimal("8.00"), Decimal("9.00")),  # min(1, 9/8) = 1: 0.00
             ("third", Decimal("100.00"), Decimal("90.00"), Decimal("30.00")),  # 66.666.. -> 66.67
+            ("subsidized", Decimal("10.00"), Decimal("0.00"), Decimal("0.00")),  # p = 0, no refund: 10.00
         ],
         "case STRING, order_amount DECIMAL(18,2), pay_amount DECIMAL(18,2), refunded DECIMAL(18,2)",
     )
@@ -281,7 +282,13 @@ def test_settled_amount_rounds_half_up_exactly(spark):
             settled_amount(F.col("order_amount"), F.col("pay_amount"), F.col("refunded")).alias("settled"),
         ).collect()
     }
-    assert result == {"half": dec("0.03"), "none": dec("10.00"), "over": dec("0.00"), "third": dec("66.67")}
+    assert result == {
+        "half": dec("0.03"),
+        "none": dec("10.00"),
+        "over": dec("0.00"),
+        "third": dec("66.67"),
+        "subsidized": dec("10.00"),
+    }
 
 
 def test_window_must_be_covered_by_the_attribution_scope(kpi_inputs):
