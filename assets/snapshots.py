@@ -37,6 +37,7 @@ from pyspark.sql import types as T
 
 from assets.storage import BROADCAST_MAX_ROWS, read_table, replace_partition, table_exists
 from pipelines.config import OnetrackConfig
+from quality.runner import passed_validation
 
 VERSIONS_TABLE = ("audit", "snapshot_versions")
 VERSIONS_SCHEMA = T.StructType(
@@ -138,14 +139,11 @@ class SnapshotTable:
             # a map written before the table id was recorded: its versions cannot be told from
             # those of a table created again, so none is offered (the next write adds the column)
             return {}
-        rows = (
-            versions.filter(
-                (F.col("table") == F.lit(self.label))
-                & (F.col("table_id") == F.lit(self._table_id()))
-                & (F.col("committed_at") > F.lit(oldest))
-            )
-            .collect()
-        )
+        rows = versions.filter(
+            (F.col("table") == F.lit(self.label))
+            & (F.col("table_id") == F.lit(self._table_id()))
+            & (F.col("committed_at") > F.lit(oldest))
+        ).collect()
         snapshots = {}
         for row in rows:
             r = row.asDict()  # a map written before the change columns existed has none
@@ -235,6 +233,9 @@ class SnapshotTable:
 
     def _at(self, version: int, day: dt.date) -> DataFrame:
         rows = self.spark.read.format("delta").option("versionAsOf", version).load(self.path)
+        return self._as_of(rows, day)
+
+    def _as_of(self, rows: DataFrame, day: dt.date) -> DataFrame:
         return rows.withColumn("as_of", F.lit(day).cast("date")).select(*self.schema.fieldNames())
 
     def read_many(self, days: Iterable[dt.date]) -> DataFrame:
@@ -302,8 +303,10 @@ class SnapshotTable:
         ``drop_below``, the rows whose ``partition_by`` value is below it (left the scope: a
         DELETE of whole partitions first). The MERGE's version is mapped to ``day``, with the
         base's version and ``inputs`` (see :meth:`changed_keys`). Returns ``version``,
-        ``rows_written`` and ``keys_removed``. (An upsert equal to the base's row is
-        rewritten all the same: the caller leaves out what cannot have changed.)"""
+        ``rows_written``, ``keys_removed`` and ``written``: the upserts as readers of the snapshot
+        as of ``day`` see them (materialized; what :func:`check_frame` validates). (An upsert
+        equal to the base's row is rewritten all the same: the caller leaves out what cannot
+        have changed.)"""
         from delta.tables import DeltaTable
 
         base_version = self.snapshots()[base].version
@@ -323,8 +326,10 @@ class SnapshotTable:
         # Materialized once: MERGE reads its source twice (to find the files, then to write).
         upserts = upserts.localCheckpoint(eager=True)
         removed = removed.select(self.key).localCheckpoint(eager=True)
-        source = self._stored(upserts).withColumn("_delete", F.lit(False)).unionByName(
-            removed.select(self.key, F.lit(True).alias("_delete")), allowMissingColumns=True
+        source = (
+            self._stored(upserts)
+            .withColumn("_delete", F.lit(False))
+            .unionByName(removed.select(self.key, F.lit(True).alias("_delete")), allowMissingColumns=True)
         )
         rows_written, keys_removed = upserts.count(), removed.count()
         if rows_written + keys_removed <= BROADCAST_MAX_ROWS:
@@ -366,6 +371,7 @@ class SnapshotTable:
             "version": version,
             "rows_written": rows_written,
             "keys_removed": keys_removed,
+            "written": self._as_of(upserts, day),
         }
 
     def _same_content_since(self, version: int) -> int | None:
@@ -396,3 +402,38 @@ class SnapshotTable:
             .select("version", "readVersion", "operation")
             .first()
         )
+
+
+def check_frame(
+    table: SnapshotTable, day: dt.date, written: dict, suite_names: Iterable[str], validations_root: str
+) -> tuple[DataFrame, dict]:
+    """What the checks of the snapshot as of ``day`` validate, and what to record with them
+    (``record`` of :func:`quality.checks.check_results`).
+
+    ``written``: what the run for ``day`` returned (``base``, and ``written`` when it committed
+    changes). A row rule (type, null, set, equation) holds on the snapshot when it holds on the
+    base and on the rows written; a key unique in the base and among the written rows stays unique
+    (the MERGE updates a matched key in place and inserts an unmatched one once); removing rows
+    breaks no rule. So when every suite passed on the base at the version mapped for it now (the
+    version recorded with its validation), only the written rows are validated; otherwise (computed
+    from scratch; the base never validated, failed, or committed again since) the whole snapshot.
+    A check's cost then follows the day's changes, not the size of the scope.
+    """
+    snapshots = table.snapshots()
+    table_id = table._table_id()
+    record = {"snapshot_version": snapshots[day].version, "table_id": table_id}
+    base = written.get("base")
+    found = snapshots.get(base) if base is not None and written.get("written") is not None else None
+    if found is not None:
+        passed = [passed_validation(validations_root, name, base.isoformat()) for name in suite_names]
+        if all(
+            p is not None and p.get("snapshot_version") == found.version and p.get("table_id") == table_id
+            for p in passed
+        ):
+            record["validated"] = (
+                f"the {written['rows_written']} rows written as of {day.isoformat()} on the snapshot "
+                f"as of {base.isoformat()} (version {found.version}, which passed)"
+            )
+            return written["written"], record
+    record["validated"] = f"the whole snapshot as of {day.isoformat()}"
+    return table.read(day), record

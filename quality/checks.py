@@ -138,9 +138,13 @@ def failures_markdown(outcome: SuiteOutcome) -> str:
     return "\n".join(lines)
 
 
-def check_result(asset_key: str | Sequence[str] | dg.AssetKey, outcome: SuiteOutcome) -> dg.AssetCheckResult:
-    """The ``AssetCheckResult`` of one suite outcome."""
+def check_result(
+    asset_key: str | Sequence[str] | dg.AssetKey, outcome: SuiteOutcome, record: dict | None = None
+) -> dg.AssetCheckResult:
+    """The ``AssetCheckResult`` of one suite outcome (``record["validated"]``: what the rows were)."""
     suite = outcome.suite
+    record = record or {}
+    validated = {"validated": dg.MetadataValue.text(record["validated"])} if "validated" in record else {}
     return dg.AssetCheckResult(
         asset_key=to_asset_key(asset_key),
         check_name=suite.name,
@@ -154,6 +158,7 @@ def check_result(asset_key: str | Sequence[str] | dg.AssetKey, outcome: SuiteOut
             "examples": dg.MetadataValue.md(failures_markdown(outcome)),
             "elapsed_seconds": dg.MetadataValue.float(float(outcome.elapsed_seconds)),
             "rows": dg.MetadataValue.int(int(outcome.row_count or 0)),
+            **validated,
         },
     )
 
@@ -200,6 +205,7 @@ def check_results(
     partition: str | None = None,
     run_id: str | None = None,
     context: dg.AssetExecutionContext | None = None,
+    record: dict | None = None,
 ) -> list[dg.AssetCheckResult]:
     """Validate ``df`` with each suite and return one ``AssetCheckResult`` per suite.
 
@@ -209,7 +215,8 @@ def check_results(
     Cache ``df`` first: every suite reads it. A suite that cannot run at all (its ``prepare``
     raises) gives a failed result carrying the error instead of failing the step, so the other
     suites still report. With ``validations_root``, each GE validation result is also written
-    to ``<validations_root>/<suite>/<partition>.json`` (see :func:`quality.runner.record_validation`).
+    to ``<validations_root>/<suite>/<partition>.json`` (see :func:`quality.runner.record_validation`),
+    with ``record`` (what ``df`` is, e.g. a snapshot's version) in its ``meta.onetrack``.
     """
     key = to_asset_key(asset_key)
     suites = list(suites) if context is None else selected_suites(context, key, suites)
@@ -241,9 +248,14 @@ def check_results(
         outcome = outcomes[suite.name]
         if validations_root is not None and outcome.validation_result is not None:
             record_validation(
-                outcome, validations_root, partition, asset_key=key.to_user_string(), run_id=run_id
+                outcome,
+                validations_root,
+                partition,
+                asset_key=key.to_user_string(),
+                run_id=run_id,
+                extra=record,
             )
-        results.append(check_result(key, outcome))
+        results.append(check_result(key, outcome, record))
     return results
 
 

@@ -409,6 +409,7 @@ def record_validation(
     *,
     asset_key: str | None = None,
     run_id: str | None = None,
+    extra: dict | None = None,
 ) -> Path:
     """Write ``outcome``'s GE validation result as JSON to ``<root>/<suite>/<partition>.json``.
 
@@ -417,7 +418,8 @@ def record_validation(
     ``ExpectationSuiteValidationResult`` format (loadable with
     ``ExpectationSuiteValidationResultSchema``), with ``meta.run_id`` / ``validation_time`` set as
     a GE checkpoint would, so Data Docs can render it, and ``meta.onetrack`` holding the asset,
-    partition and timing.
+    partition and timing, and ``extra`` (what was validated, e.g. a snapshot's table version:
+    see :func:`passed_validation`).
     """
     if outcome.validation_result is None:
         raise ValueError(f"outcome of {outcome.suite.name} carries no validation result")
@@ -434,6 +436,7 @@ def record_validation(
         "row_count": outcome.row_count,
         "elapsed_seconds": outcome.elapsed_seconds,
         "dagster_run_id": run_id,
+        **(extra or {}),
     }
     path = validation_path(root, outcome.suite.name, partition)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -441,3 +444,16 @@ def record_validation(
     tmp.write_text(json.dumps(result.to_json_dict(), indent=2, sort_keys=True, default=str) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def passed_validation(root: str, suite_name: str, partition: str | None = None) -> dict | None:
+    """``meta.onetrack`` of the latest validation recorded for ``suite_name`` and ``partition``
+    when it succeeded; None when there is none, it failed or cannot be read."""
+    path = validation_path(root, suite_name, partition)
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if result.get("success") is not True:
+        return None
+    return (result.get("meta") or {}).get("onetrack") or {}

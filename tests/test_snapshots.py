@@ -182,3 +182,45 @@ def test_a_version_map_written_before_the_change_columns_gains_them(spark, table
     table.write_changes(D1, D2, _frame(spark, D2, [("b", 1, "2.00")]), _keys(spark, []), SETTINGS)
     assert _changed(table, D2, table.snapshots()[D1].version) == {"b"}
     assert _rows(table.read(D2)) == {"a": (D2, 1, "1.00"), "b": (D2, 1, "2.00")}
+
+
+def test_checks_validate_the_written_rows_only_on_a_base_that_passed_at_its_version(spark, table, tmp_path):
+    from assets.snapshots import check_frame
+    from quality.checks import check_results
+    from quality.suites import Suite, between, unique_key
+
+    suites = [
+        Suite(
+            name="t_rules",
+            description="one row per k, v not negative",
+            expectations=lambda: [*unique_key(["k"]), *between("v", 0)],
+        )
+    ]
+    root, names = str(tmp_path / "validations"), ["t_rules"]
+
+    def check(day, written):
+        frame, record = check_frame(table, day, written, names, root)
+        [result] = check_results(
+            "finance/t", frame, suites, validations_root=root, partition=day.isoformat(), record=record
+        )
+        return sorted(_rows(frame)), result.passed
+
+    def changes(base, day, rows):
+        written = table.write_changes(base, day, _frame(spark, day, rows), _keys(spark, []), SETTINGS)
+        return {"base": base, **written}
+
+    # D1 from scratch: the whole snapshot; b is negative.
+    table.write_full(_frame(spark, D1, [("a", 1, "1.00"), ("b", 1, "-2.00"), ("c", 2, "3.00")]), D1, SETTINGS)
+    assert check(D1, {"base": None}) == (["a", "b", "c"], False)
+    # D2 writes only c, but its base failed: the whole snapshot again, and b still fails it.
+    assert check(D2, changes(D1, D2, [("c", 2, "4.00")])) == (["a", "b", "c"], False)
+    # D3 mends b: the whole snapshot (its base failed), which now passes.
+    assert check(D3, changes(D2, D3, [("b", 1, "2.00")])) == (["a", "b", "c"], True)
+    # D4 on a base that passed: only the rows it wrote, and a bad one among them fails the check.
+    assert check(D4, changes(D3, D4, [("c", 2, "-1.00")])) == (["c"], False)
+    # D4 again, on the same base, a key written twice: caught among the written rows.
+    assert check(D4, changes(D3, D4, [("e", 3, "1.00"), ("e", 3, "2.00")])) == (["e"], False)
+    assert check(D4, changes(D3, D4, [("e", 3, "1.00")])) == (["e"], True)
+    # D3 committed again (another version than the one that passed): D4 validates everything.
+    table.write_changes(D2, D3, _frame(spark, D3, [("b", 1, "2.00")]), _keys(spark, []), SETTINGS)
+    assert check(D4, changes(D3, D4, [("e", 3, "1.00")])) == (["a", "b", "c", "e"], True)

@@ -39,6 +39,7 @@ from assets.finance.steps import (
     run_order_attribution,
 )
 from assets.metadata import delta_metadata, preview
+from assets.snapshots import check_frame
 from pipelines.partitions import daily_partitions, partition_date
 from pipelines.resources import OnetrackSettings, SparkResource
 from quality.checks import check_results, check_specs, checked_asset, selected_suites
@@ -78,7 +79,8 @@ def order_attribution(context: AssetExecutionContext, spark: SparkResource, sett
     # Not cached: the snapshot holds the whole scope, and building an in-memory copy of it costs
     # more than the few column-pruned scans of the metadata and the one GE validation (measured:
     # BENCHMARKS.md, "caching the snapshots").
-    df = attribution_table(session, cfg).read(day)
+    table = attribution_table(session, cfg)
+    df = table.read(day)
     by_pool = {r["attributed_pool"]: r["count"] for r in df.groupBy("attributed_pool").count().collect()}
     computed = "scratch (no usable earlier snapshot)"
     if written["base"] is not None:
@@ -94,13 +96,19 @@ def order_attribution(context: AssetExecutionContext, spark: SparkResource, sett
             "preview": preview(df),
         }
     )
+    if not selected_suites(context, ORDER_ATTRIBUTION, ORDER_ATTRIBUTION_SUITES):
+        return  # a run without the checks
+    root = validations_dir(cfg.warehouse_dir)
+    # the rows the day wrote when the snapshot it was built on passed (assets.snapshots.check_frame)
+    checked, record = check_frame(table, day, written, [s.name for s in ORDER_ATTRIBUTION_SUITES], root)
     yield from check_results(
         ORDER_ATTRIBUTION,
-        df,
+        checked,
         ORDER_ATTRIBUTION_SUITES,
-        validations_root=validations_dir(cfg.warehouse_dir),
+        validations_root=root,
         partition=context.partition_key,
         context=context,
+        record=record,
     )
 
 

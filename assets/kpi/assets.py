@@ -31,12 +31,13 @@ from assets.kpi.checks import kpi_reconciliation, kpi_suites, order_reexposure_s
 from assets.kpi.metrics import KPI_TABLE_KEYS, KpiInputs, cohort_order_facts, compute_kpi_tables
 from assets.kpi.steps import order_reexposure_as_of, reexposure_table, run_order_reexposure
 from assets.metadata import delta_metadata, preview
+from assets.snapshots import check_frame
 from assets.storage import read_or_empty, read_table, replace_partition
 from pipelines.config import OnetrackConfig
 from pipelines.instance import SNAPSHOT_POOL
 from pipelines.partitions import daily_partitions, partition_date
 from pipelines.resources import OnetrackSettings, SparkResource
-from quality.checks import check_results, check_specs, checked_asset, require_whole_selection
+from quality.checks import check_results, check_specs, checked_asset, require_whole_selection, selected_suites
 from quality.runner import validations_dir
 
 OWNERS = ["team:data-engineering"]
@@ -111,7 +112,8 @@ def read_kpi_inputs(session: SparkSession, cfg: OnetrackConfig, day: dt.date) ->
 def order_reexposure(context: AssetExecutionContext, spark: SparkResource, settings: OnetrackSettings):
     session, cfg, day = spark.get_session(), settings.get_config(), partition_date(context)
     written = run_order_reexposure(session, cfg, day)
-    snapshot = reexposure_table(session, cfg).read(day)  # not cached: see finance/order_attribution
+    table = reexposure_table(session, cfg)
+    snapshot = table.read(day)  # not cached: see finance/order_attribution
     by_class = {
         row["reexposure"]: int(row["count"]) for row in snapshot.groupBy("reexposure").count().collect()
     }
@@ -129,13 +131,19 @@ def order_reexposure(context: AssetExecutionContext, spark: SparkResource, setti
             "preview": preview(snapshot.filter(F.col("reexposure") != "none")),
         }
     )
+    if not selected_suites(context, ORDER_REEXPOSURE, REEXPOSURE_SUITES):
+        return  # a run without the checks
+    root = validations_dir(cfg.warehouse_dir)
+    # the rows the day wrote when the snapshot it was built on passed (assets.snapshots.check_frame)
+    checked, record = check_frame(table, day, written, [s.name for s in REEXPOSURE_SUITES], root)
     yield from check_results(
         ORDER_REEXPOSURE,
-        snapshot,
+        checked,
         REEXPOSURE_SUITES,
-        validations_root=validations_dir(cfg.warehouse_dir),
+        validations_root=root,
         partition=context.partition_key,
         context=context,
+        record=record,
     )
 
 
