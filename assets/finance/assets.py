@@ -33,6 +33,7 @@ from assets.finance.ledger import (
 from assets.finance.settlement_files import publish_settlement_day, verify_day
 from assets.finance.steps import (
     AD_FEE_ALLOCATION_TABLE,
+    ledger_check_frame,
     ledger_through,
     read_partition,
     run_ad_fee_allocation,
@@ -181,7 +182,7 @@ def ad_fee_refund_ledger(context: AssetExecutionContext, spark: SparkResource, s
     summary = run_ledger_through(session, cfg, day)
     if summary["days_computed"][:-1]:
         context.log.info(f"ledger: also computed earlier settlement dates {summary['days_computed'][:-1]}")
-    ledger = ledger_through(session, cfg, day).cache()
+    ledger = ledger_through(session, cfg, day)
     day_rows = ledger.filter(f"settlement_date = DATE'{day.isoformat()}'")
     yield MaterializeResult(
         metadata={
@@ -196,14 +197,21 @@ def ad_fee_refund_ledger(context: AssetExecutionContext, spark: SparkResource, s
         }
     )
     root = validations_dir(cfg.warehouse_dir)
-    yield from check_results(
-        AD_FEE_REFUND_LEDGER,
-        ledger,
-        AD_FEE_REFUND_LEDGER_SUITES,
-        validations_root=root,
-        partition=context.partition_key,
-        context=context,
-    )
+    if selected_suites(context, AD_FEE_REFUND_LEDGER, AD_FEE_REFUND_LEDGER_SUITES):
+        # the entries of D's orders when the ledger through D - 1 passed (ledger_check_frame)
+        names = [s.name for s in AD_FEE_REFUND_LEDGER_SUITES]
+        checked, record = ledger_check_frame(session, cfg, day, names, root)
+        checked = checked.cache()
+        yield from check_results(
+            AD_FEE_REFUND_LEDGER,
+            checked,
+            AD_FEE_REFUND_LEDGER_SUITES,
+            validations_root=root,
+            partition=context.partition_key,
+            context=context,
+            record=record,
+        )
+        checked.unpersist()
     if selected_suites(context, AD_FEE_REFUND_LEDGER, LEDGER_SCOPE_SUITES):
         silver = read_silver(session, cfg)
         out_of_scope = returns_out_of_scope(silver["orders"], silver["returns"], ledger, day, cfg).cache()
@@ -216,7 +224,6 @@ def ad_fee_refund_ledger(context: AssetExecutionContext, spark: SparkResource, s
             context=context,
         )
         out_of_scope.unpersist()
-    ledger.unpersist()
 
 
 @checked_asset(

@@ -110,7 +110,7 @@ AD_FEE_ALLOCATION_SUITES = [
     ),
 ]
 
-# --- finance/ad_fee_refund_ledger (validated on the whole ledger up to D) --------------------------
+# --- finance/ad_fee_refund_ledger (on the ledger through D: assets.finance.steps.ledger_check_frame) -
 
 
 def per_order(ledger: DataFrame) -> DataFrame:

@@ -17,6 +17,7 @@ from assets.finance.asof import scope_start
 from assets.finance.attribution import attribute_orders, attribution_changes
 from assets.finance.ledger import (
     AD_FEE_ALLOCATION_TABLE,
+    LEDGER_DAYS_TABLE,
     LEDGER_TABLE,
     ORDER_ATTRIBUTION_TABLE,
     attribution_table,
@@ -24,8 +25,9 @@ from assets.finance.ledger import (
     read_silver,
 )
 from assets.finance.schemas import SILVER_SCHEMAS
-from assets.storage import incremental_base, read_or_empty, read_table, replace_partition
+from assets.storage import incremental_base, read_or_empty, read_table, replace_partition, table_exists
 from pipelines.config import OnetrackConfig
+from quality.runner import passed_validation
 
 
 def snapshot_settings(cfg: OnetrackConfig) -> dict:
@@ -109,8 +111,57 @@ def read_partition(
 
 
 def ledger_through(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> DataFrame:
-    """The ledger as it stands for D: every entry settled on or before D (what the checks validate)."""
+    """The ledger as it stands for D: every entry settled on or before D."""
     return read_ledger(spark, cfg).filter(F.col("settlement_date") <= F.lit(day))
+
+
+def _computed_stamp(spark: SparkSession, cfg: OnetrackConfig, through: dt.date) -> str | None:
+    """When the settlement dates up to ``through`` were last (re)computed (``finance/ledger_days``):
+    it moves whenever one of them is written again or an earlier date is added."""
+    path = cfg.table_path(*LEDGER_DAYS_TABLE)
+    if not table_exists(spark, path):
+        return None
+    stamp = (
+        spark.read.format("delta")
+        .load(path)
+        .filter(F.col("settlement_date") <= F.lit(through))
+        .agg(F.max("computed_at"), F.count(F.lit(1)))
+        .first()
+    )
+    return None if stamp[0] is None else f"{stamp[0].isoformat()}/{stamp[1]}"
+
+
+def ledger_check_frame(
+    spark: SparkSession, cfg: OnetrackConfig, day: dt.date, suite_names: list[str], validations_root: str
+) -> tuple[DataFrame, dict]:
+    """What the ledger's checks validate for D, and what to record with them
+    (``record`` of :func:`quality.checks.check_results`).
+
+    The rules are per entry, per return (settled once, reversed once) and per order (the cap);
+    every entry of a return is one of its order's. Settled entries never change once a later date
+    builds on them (:class:`LedgerDriftError`). So when every suite passed on D - 1 with the
+    settlement dates up to it as they stand now (same ``finance/ledger_days`` stamp), the ledger
+    through D is valid iff the entries of the orders that have an entry settled on D (all their
+    entries) are: only those are validated. Otherwise (first validation, a failure, a date written
+    again since) the whole ledger through D is. The check's cost then follows the day's entries,
+    not the ledger's history.
+    """
+    ledger = ledger_through(spark, cfg, day)
+    record = {"ledger_days_stamp": _computed_stamp(spark, cfg, day)}
+    before = day - dt.timedelta(days=1)
+    stamp_before = _computed_stamp(spark, cfg, before)
+    passed = [passed_validation(validations_root, name, before.isoformat()) for name in suite_names]
+    if stamp_before is not None and all(
+        p is not None and p.get("ledger_days_stamp") == stamp_before for p in passed
+    ):
+        orders_of_day = ledger.filter(F.col("settlement_date") == F.lit(day)).select("order_id").distinct()
+        record["validated"] = (
+            f"every entry of the orders with an entry settled on {day.isoformat()} (the ledger through "
+            f"{before.isoformat()} passed)"
+        )
+        return ledger.join(orders_of_day, on="order_id", how="left_semi"), record
+    record["validated"] = f"the whole ledger through {day.isoformat()}"
+    return ledger, record
 
 
 __all__ = [
@@ -121,4 +172,5 @@ __all__ = [
     "run_ad_fee_allocation",
     "read_partition",
     "ledger_through",
+    "ledger_check_frame",
 ]

@@ -10,7 +10,12 @@ from assets.finance.checks import (
     AD_FEE_REFUND_LEDGER_SUITES,
     ORDER_ATTRIBUTION_SUITES,
 )
-from assets.finance.schemas import AD_FEE_ALLOCATION_SCHEMA, LEDGER_SCHEMA, ORDER_ATTRIBUTION_SCHEMA
+from assets.finance.schemas import (
+    AD_FEE_ALLOCATION_SCHEMA,
+    LEDGER_DAYS_SCHEMA,
+    LEDGER_SCHEMA,
+    ORDER_ATTRIBUTION_SCHEMA,
+)
 from quality.checks import check_results
 
 D = dt.date(2026, 11, 5)
@@ -120,3 +125,46 @@ def test_allocation_and_attribution_suites(spark):
         "order_attribution_keys": False,  # o1 twice, pool "paid"
         "order_attribution_touch": False,  # ad without campaign
     }
+
+
+def test_the_ledger_checks_validate_the_orders_of_the_day_with_all_their_entries_once_the_day_before_passed(
+    spark, tmp_path
+):
+    from assets.finance.ledger import LEDGER_DAYS_TABLE, LEDGER_TABLE, _replace_days
+    from assets.finance.steps import ledger_check_frame
+    from pipelines.config import OnetrackConfig
+    from quality.runner import validations_dir
+
+    cfg = OnetrackConfig(warehouse_dir=str(tmp_path))
+    root, names = validations_dir(cfg.warehouse_dir), [s.name for s in AD_FEE_REFUND_LEDGER_SUITES]
+    d1, d2, d3 = (D + dt.timedelta(days=n) for n in range(3))
+
+    def settle(day, entries):  # (order, return, refund) of fee 10.00 each, as the ledger step writes a day
+        rows = [(day, *ledger_row("refund", o, r, "10.00", refund)[1:]) for o, r, refund in entries]
+        _replace_days(spark.createDataFrame(rows, LEDGER_SCHEMA), cfg.table_path(*LEDGER_TABLE), [day])
+        marker = spark.createDataFrame([(day, len(rows), dt.datetime.now(dt.UTC))], LEDGER_DAYS_SCHEMA)
+        _replace_days(marker, cfg.table_path(*LEDGER_DAYS_TABLE), [day])
+
+    def check(day):
+        frame, record = ledger_check_frame(spark, cfg, day, names, root)
+        results = check_results(
+            "finance/ad_fee_refund_ledger", frame, AD_FEE_REFUND_LEDGER_SUITES,
+            validations_root=root, partition=day.isoformat(), record=record,
+        )  # fmt: skip
+        return sorted(r["return_id"] for r in frame.collect()), all(r.passed for r in results)
+
+    settle(d1, [("o1", "r1", "5.00"), ("o2", "r2", "4.00")])
+    assert check(d1) == (["r1", "r2"], True)  # nothing validated before: the whole ledger
+    # d2 settles o1 again: over its fee (5.00 + 6.00 > 10.00), seen with o1's entry of d1; o2 not read.
+    settle(d2, [("o1", "r3", "6.00")])
+    assert check(d2) == (["r1", "r3"], False)
+    # d3 builds on a failed d2: the whole ledger, and o1 still fails it.
+    settle(d3, [("o3", "r4", "1.00")])
+    assert check(d3) == (["r1", "r2", "r3", "r4"], False)
+    # d2 written again within the cap, then d3: only o3's entry.
+    settle(d2, [("o1", "r3", "5.00")])
+    assert check(d2) == (["r1", "r3"], True)
+    assert check(d3) == (["r4"], True)
+    # d1 written again after d2 passed: d3 validates the whole ledger.
+    settle(d1, [("o1", "r1", "5.00"), ("o2", "r2", "4.00")])
+    assert check(d3) == (["r1", "r2", "r3", "r4"], True)
