@@ -133,7 +133,12 @@ def test_rerunning_a_partition_changes_no_row(spark, pipeline, monkeypatch):
     def only_for_checks(*_args, **_kwargs):
         raise AssertionError("a frame only the checks read was built in a run without them")
 
+    import assets.kpi.assets as kpi_assets
+
     monkeypatch.setattr(finance_assets, "returns_out_of_scope", only_for_checks)
+    monkeypatch.setattr(finance_assets, "ledger_check_frame", only_for_checks)
+    monkeypatch.setattr(finance_assets, "check_frame", only_for_checks)
+    monkeypatch.setattr(kpi_assets, "check_frame", only_for_checks)
     monkeypatch.setattr(serving_assets, "expected_row_counts", only_for_checks)
     from pipelines.cli import daily_job_and_instance, run_day
     from pipelines.definitions import defs
@@ -145,6 +150,27 @@ def test_rerunning_a_partition_changes_no_row(spark, pipeline, monkeypatch):
     assert materialized == set(job.asset_layer.asset_graph.get_all_asset_keys())
     assert snapshot() == before
     assert settlement_bytes() == files_before
+
+
+def test_after_the_first_day_the_carried_tables_are_validated_by_what_the_day_changed(pipeline):
+    from quality.runner import passed_validation, validations_dir
+
+    root = validations_dir(pipeline["cfg"].warehouse_dir)
+    suites = ["order_attribution_keys", "gold_order_reexposure_contract", "ad_fee_refund_ledger_order_cap"]
+    first, last, before = DAYS[0], DAYS[-1], DAYS[-2]
+    validated = {
+        (suite, day): (passed_validation(root, suite, day.isoformat()) or {}).get("validated", "failed")
+        for suite in suites
+        for day in (first, last)
+    }
+    for snapshot in suites[:2]:
+        assert validated[(snapshot, first)] == f"the whole snapshot as of {first}"
+        changed = f"rows written as of {last} on the snapshot as of {before} (version"
+        assert changed in validated[(snapshot, last)]
+    assert validated[(suites[2], first)] == f"the whole ledger through {first}"
+    assert validated[(suites[2], last)] == (
+        f"every entry of the orders with an entry settled on {last} (the ledger through {before} passed)"
+    )
 
 
 def test_allocated_fees_add_up_to_spend(spark, pipeline):
