@@ -221,9 +221,17 @@ def returns_out_of_scope(
     empty, reported by a non-blocking check so that the lookback can be widened.
 
     Only returns whose latest version as of D landed on D are looked at: a return is reported on
-    the day it lands in that state (so the check's cost does not grow with history)."""
+    the day it lands in that state, and the returns and orders are read from landing dates the
+    day's versions bound (so the check's cost does not grow with history)."""
     first_day = as_of_date - dt.timedelta(days=cfg.ledger_lookback_days)
-    landed_today = returns.filter(F.col("dt") == F.lit(as_of_date)).select("return_id").distinct()
+    landed = returns.filter(F.col("dt") == F.lit(as_of_date))
+    landed_today = landed.select("return_id").distinct()
+    # A version landed on D is its return's latest unless another is stamped later; a version
+    # stamped on or after the earliest stamp of D's versions landed at most a day before that
+    # stamp's date (the landing rule), so older landing partitions are not read.
+    earliest_stamp = landed.agg(F.min(F.to_date("updated_at"))).first()[0]
+    if earliest_stamp is not None:
+        returns = returns.filter(F.col("dt") >= F.lit(earliest_stamp - dt.timedelta(days=LANDING_SLACK_DAYS)))
     candidates = (
         latest_returns(returns.join(landed_today, on="return_id", how="left_semi"), as_of_date)
         .filter(

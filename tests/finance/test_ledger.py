@@ -368,6 +368,10 @@ def test_returns_out_of_scope(spark):
             ret("window", "old", "2026-10-10T23:00:01+08:00", "10.00", "2026-11-10"),  # paid + 30 d + 1 s
             ret("inscope", "new", "2026-09-20T10:00:00+08:00", "10.00", "2026-11-10"),
             ret("edge", "edge", "2026-09-20T00:10:00+08:00", "10.00", "2026-11-10"),  # reported
+            # landed 70 days before it was stamped (breaks the landing rule): older than the day's
+            # earliest stamp (09-20) less a day, its partition is not read; read, it would be
+            # "late"'s latest version and take it off the report
+            ret("late", "old", None, "10.00", "2026-09-01", status="cancelled", updated_at="2026-11-09T10:00:00+08:00"),  # noqa: E501
         ],
     )
     ledger = prior_entry(spark, "2026-09-21", "old", "settled", "10.00", "1.00")
