@@ -37,7 +37,7 @@ from pyspark.sql import types as T
 
 from assets.storage import BROADCAST_MAX_ROWS, read_table, replace_partition, table_exists
 from pipelines.config import OnetrackConfig
-from quality.runner import passed_validation
+from quality.runner import passed_with
 
 VERSIONS_TABLE = ("audit", "snapshot_versions")
 VERSIONS_SCHEMA = T.StructType(
@@ -424,16 +424,13 @@ def check_frame(
     record = {"snapshot_version": snapshots[day].version, "table_id": table_id}
     base = written.get("base")
     found = snapshots.get(base) if base is not None and written.get("written") is not None else None
-    if found is not None:
-        passed = [passed_validation(validations_root, name, base.isoformat()) for name in suite_names]
-        if all(
-            p is not None and p.get("snapshot_version") == found.version and p.get("table_id") == table_id
-            for p in passed
-        ):
-            record["validated"] = (
-                f"the {written['rows_written']} rows written as of {day.isoformat()} on the snapshot "
-                f"as of {base.isoformat()} (version {found.version}, which passed)"
-            )
-            return written["written"], record
+    if found is not None and passed_with(
+        validations_root, suite_names, base.isoformat(), snapshot_version=found.version, table_id=table_id
+    ):
+        record["validated"] = (
+            f"the {written['rows_written']} rows written as of {day.isoformat()} on the snapshot "
+            f"as of {base.isoformat()} (version {found.version}, which passed)"
+        )
+        return written["written"], record
     record["validated"] = f"the whole snapshot as of {day.isoformat()}"
     return table.read(day), record

@@ -457,3 +457,10 @@ def passed_validation(root: str, suite_name: str, partition: str | None = None) 
     if result.get("success") is not True:
         return None
     return (result.get("meta") or {}).get("onetrack") or {}
+
+
+def passed_with(root: str, suite_names, partition: str | None, **recorded) -> bool:
+    """Whether every suite of ``suite_names`` passed on ``partition`` with ``recorded`` (the
+    ``record`` its validation was written with, e.g. the version it validated) as given."""
+    found = [passed_validation(root, name, partition) for name in suite_names]
+    return all(p is not None and all(p.get(k) == v for k, v in recorded.items()) for p in found)

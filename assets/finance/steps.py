@@ -27,7 +27,7 @@ from assets.finance.ledger import (
 from assets.finance.schemas import SILVER_SCHEMAS
 from assets.storage import incremental_base, read_or_empty, read_table, replace_partition, table_exists
 from pipelines.config import OnetrackConfig
-from quality.runner import passed_validation
+from quality.runner import passed_with
 
 
 def snapshot_settings(cfg: OnetrackConfig) -> dict:
@@ -150,9 +150,8 @@ def ledger_check_frame(
     record = {"ledger_days_stamp": _computed_stamp(spark, cfg, day)}
     before = day - dt.timedelta(days=1)
     stamp_before = _computed_stamp(spark, cfg, before)
-    passed = [passed_validation(validations_root, name, before.isoformat()) for name in suite_names]
-    if stamp_before is not None and all(
-        p is not None and p.get("ledger_days_stamp") == stamp_before for p in passed
+    if stamp_before is not None and passed_with(
+        validations_root, suite_names, before.isoformat(), ledger_days_stamp=stamp_before
     ):
         orders_of_day = ledger.filter(F.col("settlement_date") == F.lit(day)).select("order_id").distinct()
         record["validated"] = (
