@@ -173,22 +173,27 @@ class SnapshotTable:
         of the MERGE that committed ``day``; None when ``day`` was not committed as changes
         applied to exactly that version (then the caller compares whole snapshots or recomputes).
         The partitions that left the scope (``drop_below``) are not among them."""
+        changes = self.changes(day, since_version)
+        return None if changes is None else changes.select(self.key).distinct()
+
+    def changes(self, day: dt.date, since_version: int) -> DataFrame | None:
+        """The rows of :meth:`changed_keys` as the change data feed holds them: for each changed
+        key its row before (updated or removed) and after (updated or new), with the stored
+        columns and Delta's ``_change_type``; None as for :meth:`changed_keys`."""
         if not self.change_feed:
             return None
         found = self.snapshots().get(day)
         if found is None or found.base_version is None or found.base_version != since_version:
             return None
-        key_schema = T.StructType([self.schema[self.key]])
         if found.merge_version is None:  # nothing merged that day
-            return self.spark.createDataFrame([], key_schema)
+            stored = T.StructType([f for f in self.schema.fields if f.name != "as_of"])
+            return self.spark.createDataFrame([], stored.add("_change_type", T.StringType()))
         return (
             self.spark.read.format("delta")
             .option("readChangeFeed", "true")
             .option("startingVersion", found.merge_version)
             .option("endingVersion", found.merge_version)
             .load(self.path)
-            .select(self.key)
-            .distinct()
         )
 
     def _record(

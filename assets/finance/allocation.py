@@ -136,6 +136,7 @@ def allocate_ad_fees_incremental(
     as_of_date: dt.date,
     *,
     lookback_days: int = 60,
+    changed_rows: DataFrame | None = None,
 ) -> DataFrame:
     """The same rows as :func:`allocate_ad_fees` for D, from the allocation as of an earlier date.
 
@@ -144,22 +145,30 @@ def allocate_ad_fees_incremental(
     snapshots of ``previous_date`` and D, or with ad-spend rows landed in ``(previous_date, D]``,
     are allocated again; every other campaign-day in the scope of D keeps its previous rows.
     ``previous_attribution`` / ``previous_allocation``: the snapshots as of ``previous_date``.
+    ``changed_rows``: the attribution rows that differ between the two snapshots, each changed
+    order's row before and after (the change data feed of the commit of D,
+    :meth:`assets.snapshots.SnapshotTable.changes`); given, the changed campaign-days are theirs
+    and the two snapshots are not compared (a superset of the changed orders is fine: their
+    campaign-days are allocated again to the same rows).
     """
     D = as_of_date
     if previous_date >= D:
         raise ValueError(f"previous_date {previous_date} must be before {D}")
     first_day = scope_start(D, lookback_days)
-    # The ad orders in one snapshot and not the other (each order_id once per snapshot): one
-    # aggregate over both, instead of two set differences that shuffle both snapshots twice.
-    now, before = _ad_order_inputs(attribution), _ad_order_inputs(previous_attribution)
-    changed_orders = (
-        now.withColumn("_side", F.lit(1))
-        .unionByName(before.withColumn("_side", F.lit(-1)))
-        .groupBy(*now.columns)
-        .agg(F.sum("_side").alias("_side"))
-        .filter(F.col("_side") != 0)
-        .select(*_CAMPAIGN_DAY)
-    )
+    if changed_rows is not None:
+        changed_orders = _ad_order_inputs(changed_rows).select(*_CAMPAIGN_DAY)
+    else:
+        # The ad orders in one snapshot and not the other (each order_id once per snapshot): one
+        # aggregate over both, instead of two set differences that shuffle both snapshots twice.
+        now, before = _ad_order_inputs(attribution), _ad_order_inputs(previous_attribution)
+        changed_orders = (
+            now.withColumn("_side", F.lit(1))
+            .unionByName(before.withColumn("_side", F.lit(-1)))
+            .groupBy(*now.columns)
+            .agg(F.sum("_side").alias("_side"))
+            .filter(F.col("_side") != 0)
+            .select(*_CAMPAIGN_DAY)
+        )
     new_spend = ad_spend.filter((F.col("dt") > F.lit(previous_date)) & (F.col("dt") <= F.lit(D))).select(
         *_CAMPAIGN_DAY
     )

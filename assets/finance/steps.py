@@ -80,13 +80,15 @@ def run_ad_fee_allocation(spark: SparkSession, cfg: OnetrackConfig, day: dt.date
     Uses the attribution snapshot of D written upstream; computes it from silver if there is none
     (the result is the same: both are functions of silver as of D). With an earlier allocation
     snapshot (and the attribution snapshot of its date), only the campaign-days that changed since
-    are allocated again (:func:`allocate_ad_fees_incremental`).
+    are allocated again (:func:`allocate_ad_fees_incremental`), found from the change data feed
+    of the attribution's commit of D when it was committed as the changes from that snapshot.
     """
     path = cfg.table_path(*AD_FEE_ALLOCATION_TABLE)
     ad_spend = read_or_empty(spark, cfg.table_path("silver", "ad_spend"), SILVER_SCHEMAS["ad_spend"])
     attribution = order_attribution_as_of(spark, cfg, day)
     previous = incremental_base(spark, path, day, snapshot_settings(cfg))
-    previous_attribution = None if previous is None else attribution_table(spark, cfg).read(previous)
+    attributions = attribution_table(spark, cfg)
+    previous_attribution = None if previous is None else attributions.read(previous)
     if previous_attribution is not None:
         allocation = allocate_ad_fees_incremental(
             attribution,
@@ -96,6 +98,8 @@ def run_ad_fee_allocation(spark: SparkSession, cfg: OnetrackConfig, day: dt.date
             ad_spend,
             day,
             lookback_days=cfg.ledger_lookback_days,
+            # the attribution's own changes from that snapshot to D, when D was committed as them
+            changed_rows=attributions.changes(day, attributions.snapshots()[previous].version),
         )
     else:
         allocation = allocate_ad_fees(attribution, ad_spend, day, lookback_days=cfg.ledger_lookback_days)

@@ -250,7 +250,9 @@ def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConf
     return_figures = materialize_small(return_figures)
     reexposure = materialize_small(
         snapshot(inputs.order_reexposure, as_of_date)
-        .filter(F.col("reexposure") != F.lit("none"))
+        # only the window's orders are joined: its paid days are the files read (the stored
+        # snapshot is partitioned by paid_date and spans the 60-day scope)
+        .filter(_in_window("paid_date", as_of_date, cfg) & (F.col("reexposure") != F.lit("none")))
         .select("order_id", "reexposure")
     )
 

@@ -125,7 +125,8 @@ def test_incremental_allocation_equals_the_full_allocation_day_after_day(spark):
     """From the previous day's allocation, re-allocating only the campaign-days whose orders or
     spend changed gives exactly the full allocation: a restatement landing later, a new order in
     a campaign-day, an order becoming unpaid, a late click moving an order to a campaign, spend
-    without orders, and a campaign-day leaving the scope."""
+    without orders, an order leaving its campaign-day, and a campaign-day leaving the scope; the
+    changed campaign-days found by comparing the snapshots or from the attribution's changes."""
     from assets.finance.allocation import allocate_ad_fees_incremental
 
     def order(order_id, amount, paid, landed, **kw):
@@ -146,6 +147,9 @@ def test_incremental_allocation_equals_the_full_allocation_day_after_day(spark):
             order("o3", "30.00", p1, "2026-11-01"),
             order("o4", "40.00", p2, "2026-11-02"),
             order("o5", "50.00", p1, "2026-11-01"),
+            # o6 alone in its campaign-day, cancelled later: only its row before says where it was
+            order("o6", "60.00", p2, "2026-11-02"),
+            order("o6", "60.00", None, "2026-11-04", status="cancelled", updated_at="2026-11-04T09:00:00+08:00"),
             order("old", "5.00", "2026-10-29T12:00:00+08:00", "2026-11-01"),
         ],
     )
@@ -157,6 +161,7 @@ def test_incremental_allocation_equals_the_full_allocation_day_after_day(spark):
             click("o3", "c2", "2026-11-01T11:00:00+08:00", "2026-11-01"),
             click("o4", "c1", "2026-11-02T11:00:00+08:00", "2026-11-02"),
             click("o5", "c2", "2026-11-01T11:30:00+08:00", "2026-11-03"),  # late: o5 joins c2
+            click("o6", "c4", "2026-11-02T11:00:00+08:00", "2026-11-02"),
             click("old", "c1", "2026-10-29T11:00:00+08:00", "2026-11-01"),
         ],
     )
@@ -172,6 +177,7 @@ def test_incremental_allocation_equals_the_full_allocation_day_after_day(spark):
             spend("c2", "2026-11-01", "5.00", "2026-11-01"),
             spend("c3", "2026-11-02", "3.00", "2026-11-02"),  # no attributed order
             spend("c1", "2026-11-02", "7.00", "2026-11-02"),
+            spend("c4", "2026-11-02", "6.00", "2026-11-02"),
             spend("c1", "2026-10-29", "1.00", "2026-11-01"),
         ],
     )
@@ -190,12 +196,28 @@ def test_incremental_allocation_equals_the_full_allocation_day_after_day(spark):
         (1, "c1", "o1"): Decimal("12.00"),
         (1, "c2", "o3"): Decimal("1.88"), (1, "c2", "o5"): Decimal("3.12"),  # 500*30/80=187.5 -> 187 r 40
         (2, "c1", "o4"): Decimal("7.00"), (2, "c3", None): None,
+        (2, "c4", None): None,  # o6 cancelled: its campaign-day's spend is unattributed again
     }
-    chained = full[days_[0]]
-    for previous, day_ in zip(days_, days_[1:]):
-        chained = allocate_ad_fees_incremental(
-            attribution[day_], attribution[previous], chained, previous, ad_spend, day_, lookback_days=lookback
-        ).localCheckpoint(eager=True)
-        expected = full[day_]
-        assert chained.count() == expected.count(), day_
-        assert chained.exceptAll(expected).isEmpty() and expected.exceptAll(chained).isEmpty(), day_
+
+    def changed_rows(previous, day_):
+        """What the attribution's change data feed holds: each changed order's row before and after."""
+        before, now = (attribution[d].drop("as_of") for d in (previous, day_))
+        return before.exceptAll(now).unionByName(now.exceptAll(before))
+
+    # the campaign-days to allocate again found by comparing the snapshots, or from their changes
+    for from_changes in (False, True):
+        chained = full[days_[0]]
+        for previous, day_ in zip(days_, days_[1:]):
+            chained = allocate_ad_fees_incremental(
+                attribution[day_],
+                attribution[previous],
+                chained,
+                previous,
+                ad_spend,
+                day_,
+                lookback_days=lookback,
+                changed_rows=changed_rows(previous, day_) if from_changes else None,
+            ).localCheckpoint(eager=True)
+            expected = full[day_]
+            assert chained.count() == expected.count(), (day_, from_changes)
+            assert chained.exceptAll(expected).isEmpty() and expected.exceptAll(chained).isEmpty(), day_

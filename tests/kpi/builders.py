@@ -227,10 +227,12 @@ def ledger(spark, items: list[dict]):
     return _frame(spark, LEDGER_SCHEMA, rows)
 
 
-def order_reexposure(spark, as_of: str, classes: dict[str, str]):
-    """order_id -> reexposure class, for feeding the KPI functions directly."""
+def order_reexposure(spark, as_of: str, classes: dict[str, str], paid: dict[str, str] | None = None):
+    """order_id -> reexposure class, for feeding the KPI functions directly; ``paid``: order_id ->
+    paid date (default ``as_of``: in every restatement window of ``as_of``)."""
+    paid = paid or {}
     rows = [
-        (order_id, None, None, None, None, None, None, 0, 0, cls, day(as_of))
+        (order_id, day(paid.get(order_id, as_of)), None, None, None, None, None, 0, 0, cls, day(as_of))
         for order_id, cls in classes.items()
     ]
     return _frame(spark, ORDER_REEXPOSURE_SCHEMA, rows)
