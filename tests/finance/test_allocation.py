@@ -149,7 +149,9 @@ def test_incremental_allocation_equals_the_full_allocation_day_after_day(spark):
             order("o5", "50.00", p1, "2026-11-01"),
             # o6 alone in its campaign-day, cancelled later: only its row before says where it was
             order("o6", "60.00", p2, "2026-11-02"),
-            order("o6", "60.00", None, "2026-11-04", status="cancelled", updated_at="2026-11-04T09:00:00+08:00"),
+            order(
+                "o6", "60.00", None, "2026-11-04", status="cancelled", updated_at="2026-11-04T09:00:00+08:00"
+            ),
             order("old", "5.00", "2026-10-29T12:00:00+08:00", "2026-11-01"),
         ],
     )
