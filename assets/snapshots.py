@@ -179,7 +179,8 @@ class SnapshotTable:
     def changes(self, day: dt.date, since_version: int) -> DataFrame | None:
         """The rows of :meth:`changed_keys` as the change data feed holds them: for each changed
         key its row before (updated or removed) and after (updated or new), with the stored
-        columns and Delta's ``_change_type``; None as for :meth:`changed_keys`."""
+        columns and Delta's ``_change_type``, ``_commit_version``, ``_commit_timestamp``; None as
+        for :meth:`changed_keys`."""
         if not self.change_feed:
             return None
         found = self.snapshots().get(day)
@@ -187,7 +188,10 @@ class SnapshotTable:
             return None
         if found.merge_version is None:  # nothing merged that day
             stored = T.StructType([f for f in self.schema.fields if f.name != "as_of"])
-            return self.spark.createDataFrame([], stored.add("_change_type", T.StringType()))
+            feed = [("_change_type", T.StringType()), ("_commit_version", T.LongType())]
+            for name, kind in [*feed, ("_commit_timestamp", T.TimestampType())]:
+                stored = stored.add(name, kind)
+            return self.spark.createDataFrame([], stored)
         return (
             self.spark.read.format("delta")
             .option("readChangeFeed", "true")

@@ -152,10 +152,20 @@ def test_the_keys_a_day_changed_come_from_its_merge(spark, table):
     table.write_changes(D1, D2, upserts, _keys(spark, ["a"]), SETTINGS, inputs={"x/y": 4})
     assert table.snapshots()[D2].inputs == {"x/y": 4}
     assert _changed(table, D2, v1) == {"a", "b", "e"}  # updated, new, removed
+    # the rows themselves: each changed key's row before (updated, removed) and after (updated, new)
+    changes = {(r["k"], r["d"].day, str(r["v"]), r["_change_type"]) for r in table.changes(D2, v1).collect()}
+    assert changes == {
+        ("a", 1, "1.00", "delete"),
+        ("b", 1, "2.00", "update_preimage"),
+        ("b", 1, "2.50", "update_postimage"),
+        ("e", 3, "5.00", "insert"),
+    }
     assert table.changed_keys(D2, v1 + 1) is None  # not changes from that version
     # the scope drop is not among the changed keys; a day with nothing merged changed none
     table.write_changes(D2, D3, upserts.limit(0), _keys(spark, []), SETTINGS, drop_below=dt.date(2026, 11, 2))
     assert _changed(table, D3, table.snapshots()[D2].version) == set()
+    # the same columns as a feed read (none of them the reader's as_of)
+    assert table.changes(D3, table.snapshots()[D2].version).columns == table.changes(D2, v1).columns
     # a rerun of D2 from D1 with other changes: its keys, not the first run's
     table.write_changes(D1, D2, _frame(spark, D2, [("c", 2, "3.50")]), _keys(spark, []), SETTINGS)
     assert _changed(table, D2, v1) == {"c"}
