@@ -187,11 +187,13 @@ class SnapshotTable:
         if found is None or found.base_version is None or found.base_version != since_version:
             return None
         if found.merge_version is None:  # nothing merged that day
-            stored = T.StructType([f for f in self.schema.fields if f.name != "as_of"])
-            feed = [("_change_type", T.StringType()), ("_commit_version", T.LongType())]
-            for name, kind in [*feed, ("_commit_timestamp", T.TimestampType())]:
-                stored = stored.add(name, kind)
-            return self.spark.createDataFrame([], stored)
+            stored = [f for f in self.schema.fields if f.name != "as_of"]
+            feed = [
+                T.StructField("_change_type", T.StringType()),
+                T.StructField("_commit_version", T.LongType()),
+                T.StructField("_commit_timestamp", T.TimestampType()),
+            ]
+            return self.spark.createDataFrame([], T.StructType(stored + feed))
         return (
             self.spark.read.format("delta")
             .option("readChangeFeed", "true")
