@@ -242,6 +242,15 @@ class SnapshotTable:
             return None
         return self._at(found.version, day)
 
+    def read_version(self, version: int, day: dt.date) -> DataFrame:
+        """The rows of table version ``version`` as the snapshot as of ``day`` (a version a
+        snapshot was computed from, e.g. one recorded in ``inputs``)."""
+        return self._at(version, day)
+
+    def table_id(self) -> str:
+        """The Delta table's id: versions of a table deleted and created again are another history."""
+        return self._table_id()
+
     def _at(self, version: int, day: dt.date) -> DataFrame:
         rows = self.spark.read.format("delta").option("versionAsOf", version).load(self.path)
         return self._as_of(rows, day)

@@ -210,15 +210,31 @@ def settled_amount(order_amount: Column, pay_amount: Column, refunded_in_window:
 # --- per-order facts of the cohorts in the window ------------------------------------------------
 
 
-def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
-    """One row per paid order with ``paid_date`` in the window, everything the KPIs sum over."""
+def cohort_order_facts(
+    inputs: KpiInputs,
+    as_of_date: dt.date,
+    cfg: OnetrackConfig,
+    *,
+    window_of: dt.date | None = None,
+    orders: DataFrame | None = None,
+) -> DataFrame:
+    """One row per paid order with ``paid_date`` in the window, everything the KPIs sum over.
+
+    The inputs are taken as of ``as_of_date``; the window is the restatement window of
+    ``window_of`` (default: the same date). ``orders``: only these ``order_id`` (the facts of the
+    orders a day changed, as of the day before and as of the day: :func:`order_figures_changes`).
+    """
+    window_of = as_of_date if window_of is None else window_of
     if cfg.ledger_lookback_days < cfg.restatement_window_days - 1:
         # finance/order_attribution only holds orders paid in [D - ledger_lookback_days, D]
         raise ValueError(
             f"ledger_lookback_days ({cfg.ledger_lookback_days}) must cover the restatement window "
             f"({cfg.restatement_window_days} days): older cohorts would have no orders"
         )
-    orders = snapshot(inputs.order_attribution, as_of_date).filter(_in_window("paid_date", as_of_date, cfg))
+    selected = orders
+    orders = snapshot(inputs.order_attribution, as_of_date).filter(_in_window("paid_date", window_of, cfg))
+    if selected is not None:
+        orders = orders.join(selected.select("order_id"), on="order_id", how="left_semi")
 
     # The window's orders are the big side (30 days of them): the returns, their figures per order
     # and the re-exposed orders are materialized and broadcast when small, so the orders are
@@ -227,7 +243,7 @@ def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConf
     settlement_end = F.col("paid_at") + F.make_dt_interval(days=F.lit(cfg.settlement_window_days))
     is_refunded = F.col("status") == "refunded"
     returns = materialize_small(
-        returns_as_of(inputs.returns, as_of_date, restatement_window(as_of_date, cfg)[0]).select(
+        returns_as_of(inputs.returns, as_of_date, restatement_window(window_of, cfg)[0]).select(
             "return_id", "order_id", "status", "reason_code", "refunded_at", "refund_amount"
         )
     )
@@ -248,13 +264,16 @@ def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConf
     )
 
     return_figures = materialize_small(return_figures)
-    reexposure = materialize_small(
+    reexposed = (
         snapshot(inputs.order_reexposure, as_of_date)
         # only the window's orders are joined: its paid days are the files read (the stored
         # snapshot is partitioned by paid_date and spans the 60-day scope)
-        .filter(_in_window("paid_date", as_of_date, cfg) & (F.col("reexposure") != F.lit("none")))
+        .filter(_in_window("paid_date", window_of, cfg) & (F.col("reexposure") != F.lit("none")))
         .select("order_id", "reexposure")
     )
+    if selected is not None:
+        reexposed = reexposed.join(selected.select("order_id"), on="order_id", how="left_semi")
+    reexposure = materialize_small(reexposed)
 
     voucher_crosses_pool = F.col("voucher_pool").isNotNull() & (
         F.col("voucher_pool") != F.col("attributed_pool")
@@ -287,6 +306,110 @@ def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConf
             settled_amount(F.col("order_amount"), F.col("pay_amount"), F.col("refunded_in_window")),
         )
     )
+
+
+# --- the order side, summed: OrderFigures ---------------------------------------------------------
+
+# The finest key any KPI table groups the orders by; every order figure but ``buyers`` is a sum
+# over it, so the four tables are grouped from these sums (the order cube), not from the orders.
+ORDER_CUBE_KEYS = ("dt", "merchant_id", "campaign_id", "attributed_pool", "reexposure")
+CUBE_COUNTS = ("orders", "returned_orders", "found_cheaper_returns")
+CUBE_MONEY = ("order_amount", "platform_subsidy", "cross_pool_subsidy", "refund_amount", "settled_gmv")
+# distinct buyers are no sum: counted per key of the two tables that have them
+BUYER_KEYS = {"day": ("dt",), "merchant": ("dt", "merchant_id")}
+
+
+@dataclass(frozen=True)
+class OrderFigures:
+    """Everything the KPI tables take from the window's orders."""
+
+    cube: DataFrame  # ORDER_CUBE_KEYS: the sums of CUBE_COUNTS and CUBE_MONEY (orders > 0)
+    buyers: dict[str, DataFrame]  # "day": dt, buyers; "merchant": dt, merchant_id, buyers
+
+
+def order_cube(facts: DataFrame) -> DataFrame:
+    """:func:`cohort_order_facts` summed per ``ORDER_CUBE_KEYS`` (a null key is a key)."""
+    return facts.groupBy(*ORDER_CUBE_KEYS).agg(
+        F.count(F.lit(1)).alias("orders"),
+        *(money_sum(F.col(c)).alias(c) for c in CUBE_MONEY),
+        F.count(F.when(F.col("is_returned"), F.lit(1))).alias("returned_orders"),
+        F.coalesce(F.sum("found_cheaper_returns"), F.lit(0)).cast("long").alias("found_cheaper_returns"),
+    )
+
+
+def buyer_counts(members: DataFrame, keys) -> DataFrame:
+    """Distinct non-null ``user_id`` per key of rows (dt, merchant_id, user_id). Counted from the
+    (key, user) pairs alone: in one aggregate with the sums, Spark would shuffle every (key, user)
+    row carrying a partial of each money sum."""
+    return members.select(*keys, "user_id").distinct().groupBy(*keys).agg(F.count("user_id").alias("buyers"))
+
+
+def order_figures(facts: DataFrame) -> OrderFigures:
+    """The order figures of the window from its facts (the full computation)."""
+    buyers = {level: buyer_counts(facts, keys) for level, keys in BUYER_KEYS.items()}
+    return OrderFigures(order_cube(facts), buyers)
+
+
+def _add_signed(frames: list[tuple[DataFrame, int]], keys, columns: dict[str, object]) -> DataFrame:
+    """Σ sign × frame per key of ``columns`` (name -> type), rows whose first column sums to 0
+    dropped (a key whose orders all left; exact: the sums are integers and decimals)."""
+    signed = [
+        frame.select(*keys, *((F.col(c) * F.lit(sign)).alias(c) for c in columns)) for frame, sign in frames
+    ]
+    union = signed[0]
+    for frame in signed[1:]:
+        union = union.unionByName(frame)
+    first = next(iter(columns))
+    return (
+        union.groupBy(*keys)
+        .agg(*(F.sum(c).cast(t).alias(c) for c, t in columns.items()))
+        .filter(F.col(first) != 0)
+    )
+
+
+def order_figures_changes(
+    previous: OrderFigures,
+    old_facts: DataFrame,
+    new_facts: DataFrame,
+    old_members: DataFrame,
+    new_members: DataFrame,
+    as_of_date: dt.date,
+    cfg: OnetrackConfig,
+) -> OrderFigures:
+    """The order figures as of D from those of an earlier run date B and what changed since.
+
+    - ``previous``: the figures as of B (their window's days before D's window are dropped);
+    - ``old_facts`` / ``new_facts``: :func:`cohort_order_facts` of D's window, of the orders whose
+      facts may differ between B and D (a superset is fine), from the inputs as of B and as of D;
+      the cube is the previous one less the old facts' sums plus the new ones' (exact);
+    - ``old_members`` / ``new_members``: the rows (dt, merchant_id, user_id) of every order of D's
+      window, as of B and as of D, whose (dt, user_id) is one of the pairs an order changed, moved
+      into or out of (a superset is fine): ``buyers`` is the previous count plus the distinct
+      buyers of those pairs as of D less those as of B (no other pair's buyers changed).
+
+    Gives the rows of :func:`order_figures` of the full facts as of D (tests/kpi/test_incremental.py).
+    """
+    in_window = _in_window("dt", as_of_date, cfg)
+    cube_columns = {"orders": LongType(), **{c: MONEY for c in CUBE_MONEY}}
+    cube_columns.update({c: LongType() for c in CUBE_COUNTS})
+    cube = _add_signed(
+        [(previous.cube.filter(in_window), 1), (order_cube(new_facts), 1), (order_cube(old_facts), -1)],
+        ORDER_CUBE_KEYS,
+        cube_columns,
+    )
+    buyers = {
+        level: _add_signed(
+            [
+                (previous.buyers[level].filter(in_window), 1),
+                (buyer_counts(new_members, keys), 1),
+                (buyer_counts(old_members, keys), -1),
+            ],
+            keys,
+            {"buyers": LongType()},
+        )
+        for level, keys in BUYER_KEYS.items()
+    }
+    return OrderFigures(cube, buyers)
 
 
 def _spend_rows(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
@@ -381,7 +504,7 @@ def _key_union(frames: list[DataFrame], keys: list[str]) -> DataFrame:
 
 
 def _kpi_by(
-    facts: DataFrame,
+    figures: OrderFigures,
     spend: DataFrame,
     allocation: DataFrame,
     ledger: DataFrame,
@@ -389,22 +512,18 @@ def _kpi_by(
     as_of_date: dt.date,
     cfg: OnetrackConfig,
 ) -> DataFrame:
+    cube = figures.cube
     is_ad = F.col("attributed_pool") == "ad"
-    # Distinct buyers from the (key, user) pairs alone: in one aggregate with the sums, Spark would
-    # shuffle every (key, user) row carrying a partial of each money sum; this way the wide sums
-    # are combined map-side and only the narrow pairs are shuffled.
-    buyer_figures = (
-        facts.select(*keys, "user_id").distinct().groupBy(*keys).agg(F.count("user_id").alias("buyers"))
-    )
-    order_figures = facts.groupBy(*keys).agg(
-        F.count(F.lit(1)).alias("orders"),
+    buyer_figures = figures.buyers["day" if keys == ["dt"] else "merchant"]
+    order_figures = cube.groupBy(*keys).agg(
+        F.sum("orders").alias("orders"),
         money_sum(F.col("order_amount")).alias("payment_gmv"),
         money_sum(F.when(is_ad, F.col("order_amount"))).alias("gmv_ad"),
         money_sum(F.when(F.col("attributed_pool") == "organic", F.col("order_amount"))).alias("gmv_organic"),
         money_sum(F.when(F.col("attributed_pool") == "direct", F.col("order_amount"))).alias("gmv_direct"),
         money_sum(F.col("platform_subsidy")).alias("platform_subsidy"),
         money_sum(F.col("cross_pool_subsidy")).alias("cross_pool_subsidy"),
-        F.count(F.when(F.col("is_returned"), F.lit(1))).alias("returned_orders"),
+        F.sum("returned_orders").alias("returned_orders"),
         money_sum(F.col("refund_amount")).alias("refund_amount"),
         money_sum(F.col("settled_gmv")).alias("settled_gmv"),
         money_sum(F.when(is_ad, F.col("settled_gmv"))).alias("settled_gmv_ad"),
@@ -417,9 +536,9 @@ def _kpi_by(
     )
     ledger_figures = ledger.groupBy(*keys).agg(money_sum(F.col("ad_fee_refund")).alias("ad_fee_refund"))
 
-    table = _key_union([facts, spend, allocation, ledger], keys)
-    for figures in (order_figures, buyer_figures, spend_figures, unattributed_figures, ledger_figures):
-        table = table.join(figures, on=keys, how="left")
+    table = _key_union([cube, spend, allocation, ledger], keys)
+    for frame in (order_figures, buyer_figures, spend_figures, unattributed_figures, ledger_figures):
+        table = table.join(frame, on=keys, how="left")
 
     zero = F.lit(0)
     for count_column in ("orders", "buyers", "returned_orders"):
@@ -454,57 +573,26 @@ def _kpi_by(
     )
 
 
-def compute_kpi_daily(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
-    facts = cohort_order_facts(inputs, as_of_date, cfg)
-    return _kpi_daily_from(facts, side_figures(inputs, as_of_date, cfg), as_of_date, cfg)
-
-
-def _kpi_daily_from(facts, side: SideFigures, as_of_date, cfg) -> DataFrame:
-    table = _kpi_by(
-        facts,
-        side.spend,
-        side.allocation,
-        side.ledger,
-        ["dt"],
-        as_of_date,
-        cfg,
-    )
+def _kpi_daily_from(figures: OrderFigures, side: SideFigures, as_of_date, cfg) -> DataFrame:
+    table = _kpi_by(figures, side.spend, side.allocation, side.ledger, ["dt"], as_of_date, cfg)
     return table.select(*KPI_DAILY_COLUMNS)
 
 
-def compute_kpi_merchant_daily(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
-    facts = cohort_order_facts(inputs, as_of_date, cfg)
-    return _kpi_merchant_daily_from(facts, side_figures(inputs, as_of_date, cfg), as_of_date, cfg)
-
-
-def _kpi_merchant_daily_from(facts, side: SideFigures, as_of_date, cfg) -> DataFrame:
-    table = _kpi_by(
-        facts,
-        side.spend,
-        side.allocation,
-        side.ledger,
-        ["dt", "merchant_id"],
-        as_of_date,
-        cfg,
-    )
+def _kpi_merchant_daily_from(figures: OrderFigures, side: SideFigures, as_of_date, cfg) -> DataFrame:
+    table = _kpi_by(figures, side.spend, side.allocation, side.ledger, ["dt", "merchant_id"], as_of_date, cfg)
     return table.select(*KPI_MERCHANT_DAILY_COLUMNS)
 
 
 # --- kpi_campaign_daily --------------------------------------------------------------------------
 
 
-def compute_kpi_campaign_daily(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
-    facts = cohort_order_facts(inputs, as_of_date, cfg)
-    return _kpi_campaign_daily_from(facts, side_figures(inputs, as_of_date, cfg), as_of_date)
-
-
-def _kpi_campaign_daily_from(facts, side: SideFigures, as_of_date) -> DataFrame:
+def _kpi_campaign_daily_from(figures: OrderFigures, side: SideFigures, as_of_date) -> DataFrame:
     keys = ["dt", "campaign_id"]
     spend = side.spend
     allocation = side.allocation.filter(~F.col("unattributed"))
     ledger = side.ledger.filter(F.col("campaign_id").isNotNull())
-    # A(c, d): the cohort's orders attributed to campaign c.
-    attributed = facts.filter((F.col("attributed_pool") == "ad") & F.col("campaign_id").isNotNull())
+    # A(c, d): the cohort's orders attributed to campaign c (their sums per merchant and class).
+    attributed = figures.cube.filter((F.col("attributed_pool") == "ad") & F.col("campaign_id").isNotNull())
 
     spend_figures = spend.groupBy(*keys).agg(
         F.max("merchant_id").alias("advertiser_id"),
@@ -514,9 +602,9 @@ def _kpi_campaign_daily_from(facts, side: SideFigures, as_of_date) -> DataFrame:
     )
     order_figures = attributed.groupBy(*keys).agg(
         F.max("merchant_id").alias("order_merchant_id"),
-        F.count(F.lit(1)).alias("attributed_orders"),
+        F.sum("orders").alias("attributed_orders"),
         money_sum(F.col("order_amount")).alias("gmv_ad"),
-        F.count(F.when(F.col("is_returned"), F.lit(1))).alias("returned_orders"),
+        F.sum("returned_orders").alias("returned_orders"),
     )
     allocation_figures = allocation.groupBy(*keys).agg(
         F.max("merchant_id").alias("allocation_advertiser_id"),
@@ -560,19 +648,12 @@ def _kpi_campaign_daily_from(facts, side: SideFigures, as_of_date) -> DataFrame:
 # --- return_attribution_daily --------------------------------------------------------------------
 
 
-def compute_return_attribution_daily(
-    inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig
-) -> DataFrame:
-    facts = cohort_order_facts(inputs, as_of_date, cfg)
-    return _return_attribution_daily_from(facts, as_of_date)
-
-
-def _return_attribution_daily_from(facts: DataFrame, as_of_date: dt.date) -> DataFrame:
+def _return_attribution_daily_from(figures: OrderFigures, as_of_date: dt.date) -> DataFrame:
     return (
-        facts.groupBy("dt", "attributed_pool", "reexposure")
+        figures.cube.groupBy("dt", "attributed_pool", "reexposure")
         .agg(
-            F.count(F.lit(1)).alias("orders"),
-            F.count(F.when(F.col("is_returned"), F.lit(1))).alias("returned_orders"),
+            F.sum("orders").cast("long").alias("orders"),
+            F.sum("returned_orders").cast("long").alias("returned_orders"),
             money_sum(F.col("refund_amount")).alias("refund_amount"),
             F.sum("found_cheaper_returns").cast("long").alias("found_cheaper_returns"),
         )
@@ -590,20 +671,24 @@ def compute_kpi_tables(
     as_of_date: dt.date,
     cfg: OnetrackConfig,
     facts: DataFrame | None = None,
+    figures: OrderFigures | None = None,
 ) -> dict[str, DataFrame]:
-    """The four gold KPI tables for run date ``D``, sharing one computation of the order facts.
+    """The four gold KPI tables for run date ``D``, sharing one computation of the order figures.
 
-    ``facts``: :func:`cohort_order_facts` of the same inputs, when the caller has cached it.
+    ``figures``: the :class:`OrderFigures` as of D when the caller has them (e.g. from the day's
+    changes); else they are computed from ``facts`` (:func:`cohort_order_facts` of the same
+    inputs, when the caller has cached it) or from the inputs.
     """
-    facts = cohort_order_facts(inputs, as_of_date, cfg) if facts is None else facts
+    if figures is None:
+        figures = order_figures(cohort_order_facts(inputs, as_of_date, cfg) if facts is None else facts)
     # Summed side inputs are small (one row per key and day): materialized once for the three tables.
     side = side_figures(inputs, as_of_date, cfg)
     side = SideFigures(
         *(frame.localCheckpoint(eager=True) for frame in (side.spend, side.allocation, side.ledger))
     )
     return {
-        "kpi_daily": _kpi_daily_from(facts, side, as_of_date, cfg),
-        "kpi_merchant_daily": _kpi_merchant_daily_from(facts, side, as_of_date, cfg),
-        "kpi_campaign_daily": _kpi_campaign_daily_from(facts, side, as_of_date),
-        "return_attribution_daily": _return_attribution_daily_from(facts, as_of_date),
+        "kpi_daily": _kpi_daily_from(figures, side, as_of_date, cfg),
+        "kpi_merchant_daily": _kpi_merchant_daily_from(figures, side, as_of_date, cfg),
+        "kpi_campaign_daily": _kpi_campaign_daily_from(figures, side, as_of_date),
+        "return_attribution_daily": _return_attribution_daily_from(figures, as_of_date),
     }
