@@ -175,6 +175,12 @@ def latest_partition_before(spark: SparkSession, path: str, column: str, value) 
     return read_table(spark, path).filter(F.col(column) < F.lit(value)).agg(F.max(column)).first()[0]
 
 
+def table_id(spark: SparkSession, path: str) -> str:
+    """The Delta table's id: a table deleted and created again starts a new history, whose
+    version numbers mean something else."""
+    return spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("id").first()[0]
+
+
 def table_version(spark: SparkSession, path: str) -> int:
     """The table's latest version, from its history (reads the log as it is now)."""
     from delta.tables import DeltaTable

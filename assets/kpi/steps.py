@@ -51,6 +51,7 @@ from assets.storage import (
     read_table,
     replace_partition,
     table_exists,
+    table_id,
     table_version,
 )
 from pipelines.config import OnetrackConfig
@@ -185,10 +186,10 @@ def _stored_figures(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> O
 
 
 def _used_inputs(
-    attribution: SnapshotTable, reexposure: SnapshotTable, returns_version: int | None, day: dt.date
+    attribution: SnapshotTable, reexposure: SnapshotTable, returns_version: dict | None, day: dt.date
 ) -> dict:
     """What the figures as of D are computed from: the table id and version of the attribution
-    and re-exposure snapshots as of D and the version of silver/returns read (None: not stored)."""
+    and re-exposure snapshots as of D and of silver/returns as read (None: not stored)."""
     used = {}
     for table in (attribution, reexposure):
         found = table.snapshots().get(day)
@@ -210,8 +211,11 @@ def _changed_inputs(spark, cfg, day, attribution, reexposure):
         return None
     recorded = partition_settings(spark, path, {"as_of": previous}) or {}
     used = recorded.get("inputs") or {}
-    if recorded.get("settings") != kpi_figures_settings(cfg) or used.get(SILVER_RETURNS_LABEL) is None:
+    returns = used.get(SILVER_RETURNS_LABEL)
+    if recorded.get("settings") != kpi_figures_settings(cfg) or returns is None:
         return None
+    if returns["table_id"] != table_id(spark, cfg.table_path("silver", "returns")):
+        return None  # created again: its versions are another history
     feeds = {}
     for table in (attribution, reexposure):
         source = used.get(table.label)
@@ -231,9 +235,13 @@ def kpi_order_figures(
     ``inputs`` (what :func:`write_kpi_figures` records)."""
     attribution, reexposure = attribution_table(spark, cfg), reexposure_table(spark, cfg)
     returns_path = cfg.table_path("silver", "returns")
-    returns_version = table_version(spark, returns_path) if table_exists(spark, returns_path) else None
-    if returns_version is not None:  # the version recorded is the version read
-        inputs = replace(inputs, returns=_version_of(spark, returns_path, returns_version))
+    returns_version = None
+    if table_exists(spark, returns_path):  # the version recorded is the version read
+        returns_version = {
+            "table_id": table_id(spark, returns_path),
+            "version": table_version(spark, returns_path),
+        }
+        inputs = replace(inputs, returns=_version_of(spark, returns_path, returns_version["version"]))
     used = _used_inputs(attribution, reexposure, returns_version, day)
     changes = _changed_inputs(spark, cfg, day, attribution, reexposure)
     if changes is None:
@@ -245,7 +253,7 @@ def kpi_order_figures(
     previous, before, feeds = changes
     first_day, _ = restatement_window(day, cfg)
     attribution_feed = feeds[attribution.label]
-    old_returns = _version_of(spark, returns_path, before[SILVER_RETURNS_LABEL])
+    old_returns = _version_of(spark, returns_path, before[SILVER_RETURNS_LABEL]["version"])
     # orders with a return version that changes what their facts read
     old = returns_as_of(old_returns, previous, first_day).select(*_RETURN_FACT_COLUMNS)
     new = returns_as_of(inputs.returns, day, first_day).select(*_RETURN_FACT_COLUMNS)
