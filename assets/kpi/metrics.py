@@ -27,7 +27,7 @@ from pyspark.sql.types import (
 )
 
 from assets.kpi.inputs import ad_spend_as_of, ledger_as_of, returns_as_of, snapshot
-from assets.storage import materialize_small
+from assets.storage import LANDING_SLACK_DAYS, materialize_small
 from pipelines.config import OnetrackConfig
 
 MONEY = DecimalType(18, 2)
@@ -444,9 +444,15 @@ def _allocation_rows(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig
 
 
 def _ledger_rows(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
-    """Ledger entries settled by ``D``, keyed by the business day their order was paid."""
+    """Ledger entries settled by ``D``, keyed by the business day their order was paid.
+
+    An entry is settled on a run date whose attribution holds its order, which landed at most a
+    day before it was paid (the landing rule): the settlement dates before the window's first day
+    less a day are not read (the ledger's history grows; the window does not)."""
+    first_day = restatement_window(as_of_date, cfg)[0] - dt.timedelta(days=LANDING_SLACK_DAYS)
     return (
         ledger_as_of(inputs.ad_fee_refund_ledger, as_of_date)
+        .filter(F.col("settlement_date") >= F.lit(first_day))
         .withColumn("dt", F.to_date(F.col("paid_at")))
         .filter(_in_window("dt", as_of_date, cfg))
         .select("dt", "merchant_id", "campaign_id", "order_id", "ad_fee_refund")
