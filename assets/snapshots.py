@@ -35,7 +35,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from assets.storage import BROADCAST_MAX_ROWS, read_table, replace_partition, table_exists, table_id
+from assets.storage import (
+    BROADCAST_MAX_ROWS,
+    CONTENT_KEEPING,
+    read_table,
+    replace_partition,
+    table_exists,
+    table_id,
+)
 from pipelines.config import OnetrackConfig
 from quality.runner import passed_with
 
@@ -58,10 +65,6 @@ VERSIONS_SCHEMA = T.StructType(
         T.StructField("inputs", T.StringType(), True),
     ]
 )
-# Commits that leave the table's rows as they were (OPTIMIZE rewrites files in a
-# ``dataChange = false`` commit; VACUUM logs its start and end): changes computed from a version
-# can apply after them.
-CONTENT_KEEPING = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
 # Deletion vectors: a MERGE marks the replaced rows instead of rewriting their files.
 TABLE_PROPERTIES = {"delta.enableDeletionVectors": "true"}
 # Change data feed (on the tables other snapshots are computed from): the keys a day changed can be

@@ -243,7 +243,7 @@ def cohort_order_facts(
     settlement_end = F.col("paid_at") + F.make_dt_interval(days=F.lit(cfg.settlement_window_days))
     is_refunded = F.col("status") == "refunded"
     returns = materialize_small(
-        returns_as_of(inputs.returns, as_of_date, restatement_window(window_of, cfg)[0]).select(
+        returns_as_of(inputs.returns, as_of_date, restatement_window(window_of, cfg)[0], selected).select(
             "return_id", "order_id", "status", "reason_code", "refunded_at", "refund_amount"
         )
     )

@@ -28,7 +28,7 @@ from pyspark.sql import types as T
 from assets.finance.asof import scope_start
 from assets.finance.ledger import attribution_table, read_silver
 from assets.finance.steps import order_attribution_as_of
-from assets.kpi.inputs import returns_as_of, snapshot
+from assets.kpi.inputs import snapshot
 from assets.kpi.metrics import (
     BUYER_KEYS,
     CUBE_COUNTS,
@@ -45,11 +45,13 @@ from assets.kpi.metrics import (
 from assets.kpi.reexposure import ORDER_REEXPOSURE_SCHEMA, compute_order_reexposure, order_reexposure_changes
 from assets.snapshots import SnapshotTable
 from assets.storage import (
+    LANDING_SLACK_DAYS,
     latest_partition_before,
     materialize_small,
     partition_settings,
     read_table,
     replace_partition,
+    replaced_partitions_since,
     table_exists,
     table_id,
     table_version,
@@ -74,8 +76,6 @@ KPI_FIGURES_SCHEMA = T.StructType(
 )
 # the columns of the gold figures read back in the order the pure functions produce them
 _CUBE_COLUMNS = (*ORDER_CUBE_KEYS, "orders", *CUBE_MONEY, *(c for c in CUBE_COUNTS if c != "orders"))
-# the columns a return is read with by cohort_order_facts: a change elsewhere changes no figure
-_RETURN_FACT_COLUMNS = ("return_id", "order_id", "status", "reason_code", "refunded_at", "refund_amount")
 
 
 def reexposure_table(spark: SparkSession, cfg: OnetrackConfig) -> SnapshotTable:
@@ -212,10 +212,16 @@ def _changed_inputs(spark, cfg, day, attribution, reexposure):
     recorded = partition_settings(spark, path, {"as_of": previous}) or {}
     used = recorded.get("inputs") or {}
     returns = used.get(SILVER_RETURNS_LABEL)
-    if recorded.get("settings") != kpi_figures_settings(cfg) or returns is None:
+    if recorded.get("settings") != kpi_figures_settings(cfg) or not isinstance(returns, dict):
         return None
-    if returns["table_id"] != table_id(spark, cfg.table_path("silver", "returns")):
+    returns_path = cfg.table_path("silver", "returns")
+    if returns["table_id"] != table_id(spark, returns_path):
         return None  # created again: its versions are another history
+    # the returns as of B are those B read if no landing day up to B was written since (the
+    # days after B are read as landed since B)
+    replaced = replaced_partitions_since(spark, returns_path, returns["version"], "dt")
+    if replaced is None or any(dt.date.fromisoformat(d) <= previous for d in replaced):
+        return None
     feeds = {}
     for table in (attribution, reexposure):
         source = used.get(table.label)
@@ -253,11 +259,13 @@ def kpi_order_figures(
     previous, before, feeds = changes
     first_day, _ = restatement_window(day, cfg)
     attribution_feed = feeds[attribution.label]
-    old_returns = _version_of(spark, returns_path, before[SILVER_RETURNS_LABEL]["version"])
-    # orders with a return version that changes what their facts read
-    old = returns_as_of(old_returns, previous, first_day).select(*_RETURN_FACT_COLUMNS)
-    new = returns_as_of(inputs.returns, day, first_day).select(*_RETURN_FACT_COLUMNS)
-    returned = old.exceptAll(new).unionByName(new.exceptAll(old)).select("order_id")
+    # the orders any version of a return landed in (B, D] names (its latest version as of D may
+    # name another order than as of B)
+    window_returns = inputs.returns.filter(
+        F.col("dt").between(F.lit(first_day - dt.timedelta(days=LANDING_SLACK_DAYS)), F.lit(day))
+    )
+    landed = window_returns.filter(F.col("dt") > F.lit(previous)).select("return_id").distinct()
+    returned = window_returns.join(F.broadcast(landed), on="return_id", how="left_semi").select("order_id")
     changed = materialize_small(
         attribution_feed.select("order_id")
         .unionByName(feeds[reexposure.label].select("order_id"))
@@ -268,7 +276,6 @@ def kpi_order_figures(
         inputs,
         order_attribution=attribution.read_version(before[attribution.label]["version"], previous),
         order_reexposure=reexposure.read_version(before[reexposure.label]["version"], previous),
-        returns=old_returns,
     )
     # the (day, buyer) pairs an order of the window moved into or out of, or changed in
     in_window = F.col("paid_date").between(F.lit(first_day), F.lit(day))
