@@ -35,14 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from assets.storage import (
-    BROADCAST_MAX_ROWS,
-    CONTENT_KEEPING,
-    read_table,
-    replace_partition,
-    table_exists,
-    table_id,
-)
+from assets.storage import BROADCAST_MAX_ROWS, read_table, replace_partition, table_exists
 from pipelines.config import OnetrackConfig
 from quality.runner import passed_with
 
@@ -65,6 +58,10 @@ VERSIONS_SCHEMA = T.StructType(
         T.StructField("inputs", T.StringType(), True),
     ]
 )
+# Commits that leave the table's rows as they were (OPTIMIZE rewrites files in a
+# ``dataChange = false`` commit; VACUUM logs its start and end): changes computed from a version
+# can apply after them.
+CONTENT_KEEPING = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
 # Deletion vectors: a MERGE marks the replaced rows instead of rewriting their files.
 TABLE_PROPERTIES = {"delta.enableDeletionVectors": "true"}
 # Change data feed (on the tables other snapshots are computed from): the keys a day changed can be
@@ -144,7 +141,7 @@ class SnapshotTable:
             return {}
         rows = versions.filter(
             (F.col("table") == F.lit(self.label))
-            & (F.col("table_id") == F.lit(self.table_id()))
+            & (F.col("table_id") == F.lit(self._table_id()))
             & (F.col("committed_at") > F.lit(oldest))
         ).collect()
         snapshots = {}
@@ -218,7 +215,7 @@ class SnapshotTable:
         row = (
             self.label,
             day,
-            self.table_id(),
+            self._table_id(),
             version,
             json.dumps(settings, sort_keys=True),
             _now(),
@@ -244,11 +241,6 @@ class SnapshotTable:
         if found is None:
             return None
         return self._at(found.version, day)
-
-    def read_version(self, version: int, day: dt.date) -> DataFrame:
-        """The rows of table version ``version`` as the snapshot as of ``day`` (a version a
-        snapshot was computed from, e.g. one recorded in ``inputs``)."""
-        return self._at(version, day)
 
     def _at(self, version: int, day: dt.date) -> DataFrame:
         rows = self.spark.read.format("delta").option("versionAsOf", version).load(self.path)
@@ -409,9 +401,8 @@ class SnapshotTable:
             return None
         return max((r["version"] for r in later), default=version)
 
-    def table_id(self) -> str:
-        """The Delta table's id (:func:`assets.storage.table_id`)."""
-        return table_id(self.spark, self.path)
+    def _table_id(self) -> str:
+        return self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path}`").select("id").first()[0]
 
     def _last_commit(self):
         from delta.tables import DeltaTable
@@ -440,7 +431,7 @@ def check_frame(
     A check's cost then follows the day's changes, not the size of the scope.
     """
     snapshots = table.snapshots()
-    table_id = table.table_id()
+    table_id = table._table_id()
     record = {"snapshot_version": snapshots[day].version, "table_id": table_id}
     base = written.get("base")
     found = snapshots.get(base) if base is not None and written.get("written") is not None else None

@@ -68,11 +68,6 @@ def read_or_empty(spark: SparkSession, path: str, schema) -> DataFrame:
     return spark.createDataFrame([], schema)
 
 
-# Commits that leave a table's rows as they were (OPTIMIZE rewrites files in a
-# ``dataChange = false`` commit; VACUUM logs its start and end).
-CONTENT_KEEPING = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
-
-
 def _literal(value) -> str:
     if isinstance(value, (dt.date, dt.datetime)):
         return f"'{value.isoformat()}'"
@@ -178,36 +173,6 @@ def latest_partition_before(spark: SparkSession, path: str, column: str, value) 
         earlier = [d for d in (dt.date.fromisoformat(v) for v in listed) if d < value]
         return max(earlier, default=None)
     return read_table(spark, path).filter(F.col(column) < F.lit(value)).agg(F.max(column)).first()[0]
-
-
-def replaced_partitions_since(spark: SparkSession, path: str, version: int, column: str) -> set[str] | None:
-    """The values of ``column`` whose partitions :func:`replace_partition` wrote in the commits
-    after ``version``; None when one of those commits did anything else to the rows (so what
-    changed since is not known from the log). Compactions and VACUUM keep the rows."""
-    from delta.tables import DeltaTable
-
-    later = (
-        DeltaTable.forPath(spark, path)
-        .history()
-        .filter(F.col("version") > F.lit(version))
-        .select("operation", "userMetadata")
-        .collect()
-    )
-    replaced = set()
-    for commit in later:
-        if commit["operation"] in CONTENT_KEEPING:
-            continue
-        tag = json.loads(commit["userMetadata"] or "{}").get("partition") or {}
-        if set(tag) != {column}:
-            return None
-        replaced.add(tag[column])
-    return replaced
-
-
-def table_id(spark: SparkSession, path: str) -> str:
-    """The Delta table's id: a table deleted and created again starts a new history, whose
-    version numbers mean something else."""
-    return spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("id").first()[0]
 
 
 def table_version(spark: SparkSession, path: str) -> int:

@@ -29,13 +29,7 @@ from assets.finance.steps import order_attribution_as_of
 from assets.kpi.charts import kpi_chart_metadata
 from assets.kpi.checks import kpi_reconciliation, kpi_suites, order_reexposure_suites, reconciliation_suites
 from assets.kpi.metrics import KPI_TABLE_KEYS, KpiInputs, compute_kpi_tables
-from assets.kpi.steps import (
-    kpi_order_figures,
-    order_reexposure_as_of,
-    reexposure_table,
-    run_order_reexposure,
-    write_kpi_figures,
-)
+from assets.kpi.steps import order_reexposure_as_of, reexposure_table, run_order_reexposure
 from assets.metadata import delta_metadata, preview
 from assets.snapshots import check_frame
 from assets.storage import read_or_empty, read_table, replace_partition
@@ -193,8 +187,7 @@ def kpi_tables(context: AssetExecutionContext, spark: SparkResource, settings: O
     require_whole_selection(context, KPI_ASSET_KEYS.values())
     session, cfg, day = spark.get_session(), settings.get_config(), partition_date(context)
     inputs = read_kpi_inputs(session, cfg, day)
-    figures, computed = kpi_order_figures(session, cfg, day, inputs)
-    frames = compute_kpi_tables(inputs, day, cfg, figures=figures)
+    frames = compute_kpi_tables(inputs, day, cfg)
 
     written: dict[str, DataFrame] = {}
     versions: dict[str, int] = {}
@@ -202,20 +195,12 @@ def kpi_tables(context: AssetExecutionContext, spark: SparkResource, settings: O
         path = cfg.table_path("gold", name)
         versions[name] = replace_partition(frame, path, {"as_of": day})
         written[name] = _snapshot(session, path, day).cache()
-    write_kpi_figures(session, cfg, day, figures, computed["inputs"])
-    base = computed["base"]
-    computed_from = MetadataValue.text(
-        f"the order figures as of {base.isoformat()} and {computed['changed_orders']} changed orders"
-        if base
-        else "every order of the window (no usable earlier order figures)"
-    )
 
     charts = kpi_chart_metadata(written["kpi_daily"], written["return_attribution_daily"], day)
     for name, snapshot in written.items():
         metadata = {
             **delta_metadata(cfg.table_path("gold", name), versions[name], snapshot.count()),
             "as_of": MetadataValue.text(day.isoformat()),
-            "computed_from": computed_from,
             "preview": preview(snapshot.orderBy(F.col("dt").desc())),
         }
         if name == "kpi_daily":

@@ -15,10 +15,7 @@ from assets.storage import LANDING_SLACK_DAYS, RESTATEMENT_ORDER, VERSION_ORDER,
 
 
 def returns_as_of(
-    silver_returns: DataFrame,
-    as_of_date: dt.date,
-    first_paid_date: dt.date | None = None,
-    orders: DataFrame | None = None,
+    silver_returns: DataFrame, as_of_date: dt.date, first_paid_date: dt.date | None = None
 ) -> DataFrame:
     """Latest version of every return known as of ``D`` (any status, any type).
 
@@ -26,19 +23,12 @@ def returns_as_of(
     version of such a return happened after the payment, and a record cannot land more than a
     day before it happened, so the landing partitions before that day less a day are not read
     (the scan stays within the window as history grows).
-
-    With ``orders`` (a small frame of ``order_id``): only the returns a version of which names one
-    of them (every version of those, so the latest is the latest), ranked alone.
     """
     if first_paid_date is not None:
         silver_returns = silver_returns.filter(
             F.col("dt") >= F.lit(first_paid_date - dt.timedelta(days=LANDING_SLACK_DAYS))
         )
-    rows = as_of(silver_returns, as_of_date)
-    if orders is not None:
-        naming = rows.join(orders.select("order_id"), on="order_id", how="left_semi").select("return_id")
-        rows = rows.join(F.broadcast(naming.distinct()), on="return_id", how="left_semi")
-    return latest_version(rows, ["return_id"], VERSION_ORDER)
+    return latest_version(as_of(silver_returns, as_of_date), ["return_id"], VERSION_ORDER)
 
 
 def ad_spend_as_of(

@@ -210,31 +210,20 @@ def settled_amount(order_amount: Column, pay_amount: Column, refunded_in_window:
 # --- per-order facts of the cohorts in the window ------------------------------------------------
 
 
-def cohort_order_facts(
-    inputs: KpiInputs,
-    as_of_date: dt.date,
-    cfg: OnetrackConfig,
-    *,
-    window_of: dt.date | None = None,
-    orders: DataFrame | None = None,
-) -> DataFrame:
-    """One row per paid order with ``paid_date`` in the window, everything the KPIs sum over.
+def window_orders(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
+    """The paid orders of the window's cohorts: the attribution snapshot as of D, paid in the window."""
+    return snapshot(inputs.order_attribution, as_of_date).filter(_in_window("paid_date", as_of_date, cfg))
 
-    The inputs are taken as of ``as_of_date``; the window is the restatement window of
-    ``window_of`` (default: the same date). ``orders``: only these ``order_id`` (the facts of the
-    orders a day changed, as of the day before and as of the day: :func:`order_figures_changes`).
-    """
-    window_of = as_of_date if window_of is None else window_of
+
+def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
+    """One row per paid order with ``paid_date`` in the window, everything the KPIs sum over."""
     if cfg.ledger_lookback_days < cfg.restatement_window_days - 1:
         # finance/order_attribution only holds orders paid in [D - ledger_lookback_days, D]
         raise ValueError(
             f"ledger_lookback_days ({cfg.ledger_lookback_days}) must cover the restatement window "
             f"({cfg.restatement_window_days} days): older cohorts would have no orders"
         )
-    selected = orders
-    orders = snapshot(inputs.order_attribution, as_of_date).filter(_in_window("paid_date", window_of, cfg))
-    if selected is not None:
-        orders = orders.join(selected.select("order_id"), on="order_id", how="left_semi")
+    orders = window_orders(inputs, as_of_date, cfg)
 
     # The window's orders are the big side (30 days of them): the returns, their figures per order
     # and the re-exposed orders are materialized and broadcast when small, so the orders are
@@ -243,7 +232,7 @@ def cohort_order_facts(
     settlement_end = F.col("paid_at") + F.make_dt_interval(days=F.lit(cfg.settlement_window_days))
     is_refunded = F.col("status") == "refunded"
     returns = materialize_small(
-        returns_as_of(inputs.returns, as_of_date, restatement_window(window_of, cfg)[0], selected).select(
+        returns_as_of(inputs.returns, as_of_date, restatement_window(as_of_date, cfg)[0]).select(
             "return_id", "order_id", "status", "reason_code", "refunded_at", "refund_amount"
         )
     )
@@ -264,16 +253,13 @@ def cohort_order_facts(
     )
 
     return_figures = materialize_small(return_figures)
-    reexposed = (
+    reexposure = materialize_small(
         snapshot(inputs.order_reexposure, as_of_date)
         # only the window's orders are joined: its paid days are the files read (the stored
         # snapshot is partitioned by paid_date and spans the 60-day scope)
-        .filter(_in_window("paid_date", window_of, cfg) & (F.col("reexposure") != F.lit("none")))
+        .filter(_in_window("paid_date", as_of_date, cfg) & (F.col("reexposure") != F.lit("none")))
         .select("order_id", "reexposure")
     )
-    if selected is not None:
-        reexposed = reexposed.join(selected.select("order_id"), on="order_id", how="left_semi")
-    reexposure = materialize_small(reexposed)
 
     voucher_crosses_pool = F.col("voucher_pool").isNotNull() & (
         F.col("voucher_pool") != F.col("attributed_pool")
@@ -313,17 +299,14 @@ def cohort_order_facts(
 # The finest key any KPI table groups the orders by; every order figure but ``buyers`` is a sum
 # over it, so the four tables are grouped from these sums (the order cube), not from the orders.
 ORDER_CUBE_KEYS = ("dt", "merchant_id", "campaign_id", "attributed_pool", "reexposure")
-CUBE_COUNTS = ("orders", "returned_orders", "found_cheaper_returns")
 CUBE_MONEY = ("order_amount", "platform_subsidy", "cross_pool_subsidy", "refund_amount", "settled_gmv")
-# distinct buyers are no sum: counted per key of the two tables that have them
-BUYER_KEYS = {"day": ("dt",), "merchant": ("dt", "merchant_id")}
 
 
 @dataclass(frozen=True)
 class OrderFigures:
     """Everything the KPI tables take from the window's orders."""
 
-    cube: DataFrame  # ORDER_CUBE_KEYS: the sums of CUBE_COUNTS and CUBE_MONEY (orders > 0)
+    cube: DataFrame  # ORDER_CUBE_KEYS: orders, CUBE_MONEY sums, returned_orders, found_cheaper_returns
     buyers: dict[str, DataFrame]  # "day": dt, buyers; "merchant": dt, merchant_id, buyers
 
 
@@ -337,79 +320,37 @@ def order_cube(facts: DataFrame) -> DataFrame:
     )
 
 
-def buyer_counts(members: DataFrame, keys) -> DataFrame:
-    """Distinct non-null ``user_id`` per key of rows (dt, merchant_id, user_id). Counted from the
-    (key, user) pairs alone: in one aggregate with the sums, Spark would shuffle every (key, user)
-    row carrying a partial of each money sum."""
-    return members.select(*keys, "user_id").distinct().groupBy(*keys).agg(F.count("user_id").alias("buyers"))
-
-
-def order_figures(facts: DataFrame) -> OrderFigures:
-    """The order figures of the window from its facts (the full computation)."""
-    buyers = {level: buyer_counts(facts, keys) for level, keys in BUYER_KEYS.items()}
-    return OrderFigures(order_cube(facts), buyers)
-
-
-def _add_signed(frames: list[tuple[DataFrame, int]], keys, columns: dict[str, object]) -> DataFrame:
-    """Σ sign × frame per key of ``columns`` (name -> type), rows whose first column sums to 0
-    dropped (a key whose orders all left; exact: the sums are integers and decimals)."""
-    signed = [
-        frame.select(*keys, *((F.col(c) * F.lit(sign)).alias(c) for c in columns)) for frame, sign in frames
-    ]
-    union = signed[0]
-    for frame in signed[1:]:
-        union = union.unionByName(frame)
-    first = next(iter(columns))
-    return (
-        union.groupBy(*keys)
-        .agg(*(F.sum(c).cast(t).alias(c) for c, t in columns.items()))
-        .filter(F.col(first) != 0)
+def buyer_counts(orders: DataFrame) -> dict[str, DataFrame]:
+    """Distinct non-null ``user_id`` per ``BUYER_KEYS`` of the window's orders (rows with
+    ``paid_date``, ``merchant_id``, ``user_id``). From the narrow (day, merchant, user) triples
+    alone, counted once: in one aggregate with the money sums, Spark would shuffle every row
+    carrying a partial of each sum."""
+    triples = (
+        orders.select(F.col("paid_date").alias("dt"), "merchant_id", "user_id")
+        .filter(F.col("user_id").isNotNull())
+        .distinct()
+        .localCheckpoint(eager=True)
     )
-
-
-def order_figures_changes(
-    previous: OrderFigures,
-    old_facts: DataFrame,
-    new_facts: DataFrame,
-    old_members: DataFrame,
-    new_members: DataFrame,
-    as_of_date: dt.date,
-    cfg: OnetrackConfig,
-) -> OrderFigures:
-    """The order figures as of D from those of an earlier run date B and what changed since.
-
-    - ``previous``: the figures as of B (their window's days before D's window are dropped);
-    - ``old_facts`` / ``new_facts``: :func:`cohort_order_facts` of D's window, of the orders whose
-      facts may differ between B and D (a superset is fine), from the inputs as of B and as of D;
-      the cube is the previous one less the old facts' sums plus the new ones' (exact);
-    - ``old_members`` / ``new_members``: the rows (dt, merchant_id, user_id) of every order of D's
-      window, as of B and as of D, whose (dt, user_id) is one of the pairs an order changed, moved
-      into or out of (a superset is fine): ``buyers`` is the previous count plus the distinct
-      buyers of those pairs as of D less those as of B (no other pair's buyers changed).
-
-    Gives the rows of :func:`order_figures` of the full facts as of D (tests/kpi/test_incremental.py).
-    """
-    in_window = _in_window("dt", as_of_date, cfg)
-    cube_columns = {"orders": LongType(), **{c: MONEY for c in CUBE_MONEY}}
-    cube_columns.update({c: LongType() for c in CUBE_COUNTS})
-    cube = _add_signed(
-        [(previous.cube.filter(in_window), 1), (order_cube(new_facts), 1), (order_cube(old_facts), -1)],
-        ORDER_CUBE_KEYS,
-        cube_columns,
-    )
-    buyers = {
-        level: _add_signed(
-            [
-                (previous.buyers[level].filter(in_window), 1),
-                (buyer_counts(new_members, keys), 1),
-                (buyer_counts(old_members, keys), -1),
-            ],
-            keys,
-            {"buyers": LongType()},
-        )
-        for level, keys in BUYER_KEYS.items()
+    return {
+        "merchant": triples.groupBy("dt", "merchant_id").agg(F.count(F.lit(1)).alias("buyers")),
+        "day": triples.select("dt", "user_id")
+        .distinct()
+        .groupBy("dt")
+        .agg(F.count(F.lit(1)).alias("buyers")),
     }
-    return OrderFigures(cube, buyers)
+
+
+def order_figures(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> OrderFigures:
+    """The order figures of the window, each materialized once (the four tables read them): the
+    cube in one pass over the facts (not cached: 30 days of wide rows), the buyers from the
+    attribution's narrow columns."""
+    return OrderFigures(
+        order_cube(cohort_order_facts(inputs, as_of_date, cfg)).localCheckpoint(eager=True),
+        {
+            level: frame.localCheckpoint(eager=True)
+            for level, frame in buyer_counts(window_orders(inputs, as_of_date, cfg)).items()
+        },
+    )
 
 
 def _spend_rows(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
@@ -676,17 +617,11 @@ def compute_kpi_tables(
     inputs: KpiInputs,
     as_of_date: dt.date,
     cfg: OnetrackConfig,
-    facts: DataFrame | None = None,
     figures: OrderFigures | None = None,
 ) -> dict[str, DataFrame]:
-    """The four gold KPI tables for run date ``D``, sharing one computation of the order figures.
-
-    ``figures``: the :class:`OrderFigures` as of D when the caller has them (e.g. from the day's
-    changes); else they are computed from ``facts`` (:func:`cohort_order_facts` of the same
-    inputs, when the caller has cached it) or from the inputs.
-    """
-    if figures is None:
-        figures = order_figures(cohort_order_facts(inputs, as_of_date, cfg) if facts is None else facts)
+    """The four gold KPI tables for run date ``D``, grouped from one computation of the order
+    figures (``figures``: :func:`order_figures` of the same inputs, when the caller has them)."""
+    figures = order_figures(inputs, as_of_date, cfg) if figures is None else figures
     # Summed side inputs are small (one row per key and day): materialized once for the three tables.
     side = side_figures(inputs, as_of_date, cfg)
     side = SideFigures(
