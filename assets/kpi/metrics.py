@@ -321,10 +321,10 @@ def order_cube(facts: DataFrame) -> DataFrame:
 
 
 def buyer_counts(orders: DataFrame) -> dict[str, DataFrame]:
-    """Distinct non-null ``user_id`` per ``BUYER_KEYS`` of the window's orders (rows with
-    ``paid_date``, ``merchant_id``, ``user_id``). From the narrow (day, merchant, user) triples
-    alone, counted once: in one aggregate with the money sums, Spark would shuffle every row
-    carrying a partial of each sum."""
+    """Distinct non-null ``user_id`` per ``dt`` ("day") and per ``(dt, merchant_id)``
+    ("merchant") of the window's orders (rows with ``paid_date``, ``merchant_id``, ``user_id``).
+    From the narrow (day, merchant, user) triples alone, made distinct once: in one aggregate
+    with the money sums, Spark would shuffle every row carrying a partial of each sum."""
     triples = (
         orders.select(F.col("paid_date").alias("dt"), "merchant_id", "user_id")
         .filter(F.col("user_id").isNotNull())
@@ -617,11 +617,10 @@ def compute_kpi_tables(
     inputs: KpiInputs,
     as_of_date: dt.date,
     cfg: OnetrackConfig,
-    figures: OrderFigures | None = None,
 ) -> dict[str, DataFrame]:
     """The four gold KPI tables for run date ``D``, grouped from one computation of the order
-    figures (``figures``: :func:`order_figures` of the same inputs, when the caller has them)."""
-    figures = order_figures(inputs, as_of_date, cfg) if figures is None else figures
+    figures (:func:`order_figures`)."""
+    figures = order_figures(inputs, as_of_date, cfg)
     # Summed side inputs are small (one row per key and day): materialized once for the three tables.
     side = side_figures(inputs, as_of_date, cfg)
     side = SideFigures(
