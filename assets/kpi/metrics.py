@@ -462,7 +462,7 @@ def _kpi_by(
     cube = figures.cube
     is_ad = F.col("attributed_pool") == "ad"
     buyer_figures = figures.buyers["day" if keys == ["dt"] else "merchant"]
-    order_figures = cube.groupBy(*keys).agg(
+    order_sums = cube.groupBy(*keys).agg(
         F.sum("orders").alias("orders"),
         money_sum(F.col("order_amount")).alias("payment_gmv"),
         money_sum(F.when(is_ad, F.col("order_amount"))).alias("gmv_ad"),
@@ -484,7 +484,7 @@ def _kpi_by(
     ledger_figures = ledger.groupBy(*keys).agg(money_sum(F.col("ad_fee_refund")).alias("ad_fee_refund"))
 
     table = _key_union([cube, spend, allocation, ledger], keys)
-    for frame in (order_figures, buyer_figures, spend_figures, unattributed_figures, ledger_figures):
+    for frame in (order_sums, buyer_figures, spend_figures, unattributed_figures, ledger_figures):
         table = table.join(frame, on=keys, how="left")
 
     zero = F.lit(0)
@@ -547,7 +547,7 @@ def _kpi_campaign_daily_from(figures: OrderFigures, side: SideFigures, as_of_dat
         F.sum("clicks").alias("clicks"),
         money_sum(F.col("spend")).alias("ad_spend"),
     )
-    order_figures = attributed.groupBy(*keys).agg(
+    order_sums = attributed.groupBy(*keys).agg(
         F.max("merchant_id").alias("order_merchant_id"),
         F.sum("orders").alias("attributed_orders"),
         money_sum(F.col("order_amount")).alias("gmv_ad"),
@@ -563,8 +563,8 @@ def _kpi_campaign_daily_from(figures: OrderFigures, side: SideFigures, as_of_dat
     )
 
     table = _key_union([spend, attributed, allocation, ledger], keys)
-    for figures in (spend_figures, order_figures, allocation_figures, ledger_figures):
-        table = table.join(figures, on=keys, how="left")
+    for frame in (spend_figures, order_sums, allocation_figures, ledger_figures):
+        table = table.join(frame, on=keys, how="left")
 
     zero = F.lit(0)
     return (
