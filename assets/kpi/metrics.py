@@ -451,7 +451,8 @@ def _key_union(frames: list[DataFrame], keys: list[str]) -> DataFrame:
 
 
 def _kpi_by(
-    figures: OrderFigures,
+    cube: DataFrame,
+    buyer_figures: DataFrame,
     spend: DataFrame,
     allocation: DataFrame,
     ledger: DataFrame,
@@ -459,9 +460,7 @@ def _kpi_by(
     as_of_date: dt.date,
     cfg: OnetrackConfig,
 ) -> DataFrame:
-    cube = figures.cube
     is_ad = F.col("attributed_pool") == "ad"
-    buyer_figures = figures.buyers["day" if keys == ["dt"] else "merchant"]
     order_sums = cube.groupBy(*keys).agg(
         F.sum("orders").alias("orders"),
         money_sum(F.col("order_amount")).alias("payment_gmv"),
@@ -521,12 +520,23 @@ def _kpi_by(
 
 
 def _kpi_daily_from(figures: OrderFigures, side: SideFigures, as_of_date, cfg) -> DataFrame:
-    table = _kpi_by(figures, side.spend, side.allocation, side.ledger, ["dt"], as_of_date, cfg)
+    table = _kpi_by(
+        figures.cube, figures.buyers["day"], side.spend, side.allocation, side.ledger, ["dt"], as_of_date, cfg
+    )
     return table.select(*KPI_DAILY_COLUMNS)
 
 
 def _kpi_merchant_daily_from(figures: OrderFigures, side: SideFigures, as_of_date, cfg) -> DataFrame:
-    table = _kpi_by(figures, side.spend, side.allocation, side.ledger, ["dt", "merchant_id"], as_of_date, cfg)
+    table = _kpi_by(
+        figures.cube,
+        figures.buyers["merchant"],
+        side.spend,
+        side.allocation,
+        side.ledger,
+        ["dt", "merchant_id"],
+        as_of_date,
+        cfg,
+    )
     return table.select(*KPI_MERCHANT_DAILY_COLUMNS)
 
 
