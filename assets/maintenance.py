@@ -22,6 +22,10 @@ from assets.storage import hadoop_path, read_table
 # Delta's own default retention: versions of the last 7 days stay readable (time travel, and the
 # source versions that settlement manifests name).
 DEFAULT_RETAIN_HOURS = 168
+# What VACUUM keeps is the table's property: since Delta 4.0 the retention given to VACUUM is
+# ignored unless it is 0 hours (delta-io/delta#5028, "Vacuum with retention threshold other than
+# 0 hours is ignored"), so the configured hours are written into the property before VACUUM.
+RETENTION_PROPERTY = "delta.deletedFileRetentionDuration"
 
 # The silver tables whose files are split by a field's value (``SourceContract.split_by``; the
 # readers of one value skip the other files). Delta's OPTIMIZE would merge files of different
@@ -137,6 +141,22 @@ def resplit_partitions(
     return todo
 
 
+def retention_value(hours: int) -> str:
+    return f"interval {int(hours)} hours"
+
+
+def set_retention(spark: SparkSession, path: str, hours: int) -> bool:
+    """Make the table's VACUUM keep removed files for ``hours`` (:data:`RETENTION_PROPERTY`);
+    a commit (``SET TBLPROPERTIES``, rows unchanged) only when the property says otherwise.
+    Returns whether it was set."""
+    wanted = retention_value(hours)
+    properties = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("properties").first()[0] or {}
+    if properties.get(RETENTION_PROPERTY) == wanted:
+        return False
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{RETENTION_PROPERTY}' = '{wanted}')")
+    return True
+
+
 def maintain_table(
     spark: SparkSession,
     path: str,
@@ -160,7 +180,8 @@ def maintain_table(
     else:
         rewritten = resplit_partitions(spark, path, split_by, target_bytes=target_bytes)
     files_after, bytes_after = table_files(spark, path)
-    table.vacuum(retain_hours)
+    set_retention(spark, path, retain_hours)
+    table.vacuum()  # keeps what the property says (see RETENTION_PROPERTY)
     return {
         "table": path,
         "files_before": files_before,

@@ -59,9 +59,9 @@ VERSIONS_SCHEMA = T.StructType(
     ]
 )
 # Commits that leave the table's rows as they were (OPTIMIZE rewrites files in a
-# ``dataChange = false`` commit; VACUUM logs its start and end): changes computed from a version
-# can apply after them.
-CONTENT_KEEPING = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+# ``dataChange = false`` commit; VACUUM logs its start and end; the maintenance sets the VACUUM
+# retention as a table property): changes computed from a version can apply after them.
+CONTENT_KEEPING = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"})
 # Deletion vectors: a MERGE marks the replaced rows instead of rewriting their files.
 TABLE_PROPERTIES = {"delta.enableDeletionVectors": "true"}
 # Change data feed (on the tables other snapshots are computed from): the keys a day changed can be

@@ -4,8 +4,17 @@ finds every table of the warehouse."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
-from assets.maintenance import maintain_table, maintain_warehouse, table_files, warehouse_tables
+from delta.tables import DeltaTable
+
+from assets.maintenance import (
+    RETENTION_PROPERTY,
+    maintain_table,
+    maintain_warehouse,
+    table_files,
+    warehouse_tables,
+)
 from assets.storage import read_table, replace_partition
 
 
@@ -31,6 +40,40 @@ def test_compaction_keeps_content_and_cuts_files(spark, tmp_path):
     assert result["files_before"] == files_before
     assert result["files_after"] == 3  # one file per dt partition
     assert sorted(read_table(spark, path).collect()) == before_rows
+
+
+def _parquet_files(path) -> int:
+    return sum(1 for f in Path(path).rglob("*.parquet") if "_delta_log" not in f.parts)
+
+
+def test_vacuum_keeps_the_removed_files_for_the_configured_hours(spark, tmp_path):
+    """Delta (>= 4.0) ignores the hours given to VACUUM unless 0 and keeps removed files for the
+    table's ``delta.deletedFileRetentionDuration``: the maintenance writes the configured hours
+    there (once: no commit when it already says so), and VACUUM follows them."""
+    path = str(tmp_path / "warehouse" / "silver" / "events")
+    _daily_appends(spark, path, days=1, writes_per_day=3)
+    on_disk = _parquet_files(path)
+    assert on_disk >= 3
+
+    maintain_table(spark, path, retain_hours=200)
+    properties = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["properties"]
+    assert properties[RETENTION_PROPERTY] == "interval 200 hours"
+    assert _parquet_files(path) == on_disk + 1  # the compacted file added, the replaced ones kept
+    maintain_table(spark, path, retain_hours=200)
+    operations = [r["operation"] for r in DeltaTable.forPath(spark, path).history().collect()]
+    assert operations.count("SET TBLPROPERTIES") == 1
+
+    # 0 hours (Delta's safety check off, as an operator must do for it): the replaced files go.
+    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    try:
+        maintain_table(spark, path, retain_hours=0)
+    finally:
+        spark.conf.unset("spark.databricks.delta.retentionDurationCheck.enabled")
+    assert spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["properties"][RETENTION_PROPERTY] == (
+        "interval 0 hours"
+    )
+    assert _parquet_files(path) == 1
+    assert read_table(spark, path).count() == 30
 
 
 def test_warehouse_tables_and_the_job(spark, tmp_path, monkeypatch):

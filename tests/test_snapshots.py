@@ -16,6 +16,7 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import types as T
 
+from assets.maintenance import maintain_table
 from assets.snapshots import SnapshotTable
 from pipelines.config import OnetrackConfig
 
@@ -89,10 +90,15 @@ def test_each_day_reads_back_its_own_snapshot_after_later_days_reruns_and_compac
     day4 = {"e": (D4, 3, "5.00"), "f": (D4, 4, "6.00"), "g": (D4, 3, "7.00")}
     assert _rows(table.read(D4)) == day4
     assert _operations(table).count("RESTORE") == 2
-    DeltaTable.forPath(spark, table.path).optimize().executeCompaction()  # e and g: one file
-    assert _operations(table)[-1] == "OPTIMIZE"
+    # The maintenance job: compaction (e and g: one file), the VACUUM retention as a table
+    # property, VACUUM; none of them changes a row.
+    before = len(_operations(table))
+    maintain_table(spark, table.path, retain_hours=200)
+    maintenance = _operations(table)[before:]
+    assert maintenance[:2] == ["OPTIMIZE", "SET TBLPROPERTIES"]
+    assert set(maintenance[2:]) <= {"VACUUM START", "VACUUM END"}  # logged where Delta logs them
 
-    # D5 on D4 after the compaction: applied on top of it, no restore.
+    # D5 on D4 after the maintenance: applied on top of it, no restore.
     d5 = dt.date(2026, 11, 5)
     table.write_changes(D4, d5, _frame(spark, d5, [("e", 3, "5.50")]), _keys(spark, []), SETTINGS)
     assert _operations(table).count("RESTORE") == 2
