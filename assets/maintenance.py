@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from assets.ingest.contracts import CONTRACTS
-from assets.storage import hadoop_path, read_table
+from assets.storage import ensure_properties, hadoop_path, read_table
 
 # Delta's own default retention: versions of the last 7 days stay readable (time travel, and the
 # source versions that settlement manifests name).
@@ -141,22 +141,6 @@ def resplit_partitions(
     return todo
 
 
-def retention_value(hours: int) -> str:
-    return f"interval {int(hours)} hours"
-
-
-def set_retention(spark: SparkSession, path: str, hours: int) -> bool:
-    """Make the table's VACUUM keep removed files for ``hours`` (:data:`RETENTION_PROPERTY`);
-    a commit (``SET TBLPROPERTIES``, rows unchanged) only when the property says otherwise.
-    Returns whether it was set."""
-    wanted = retention_value(hours)
-    properties = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("properties").first()[0] or {}
-    if properties.get(RETENTION_PROPERTY) == wanted:
-        return False
-    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{RETENTION_PROPERTY}' = '{wanted}')")
-    return True
-
-
 def maintain_table(
     spark: SparkSession,
     path: str,
@@ -180,8 +164,9 @@ def maintain_table(
     else:
         rewritten = resplit_partitions(spark, path, split_by, target_bytes=target_bytes)
     files_after, bytes_after = table_files(spark, path)
-    set_retention(spark, path, retain_hours)
-    table.vacuum()  # keeps what the property says (see RETENTION_PROPERTY)
+    # VACUUM keeps what the property says (see RETENTION_PROPERTY); a commit only when it differs
+    ensure_properties(spark, path, {RETENTION_PROPERTY: f"interval {int(retain_hours)} hours"})
+    table.vacuum()
     return {
         "table": path,
         "files_before": files_before,

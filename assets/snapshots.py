@@ -35,7 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from assets.storage import BROADCAST_MAX_ROWS, read_table, replace_partition, table_exists
+from assets.storage import BROADCAST_MAX_ROWS, ensure_properties, read_table, replace_partition, table_exists
 from pipelines.config import OnetrackConfig
 from quality.runner import passed_with
 
@@ -290,13 +290,7 @@ class SnapshotTable:
 
     def _ensure_properties(self) -> bool:
         """Set the :attr:`properties` the table lacks (one commit); True if it committed."""
-        properties = self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path}`").first()["properties"]
-        missing = {k: v for k, v in self.properties.items() if properties.get(k) != v}
-        if not missing:
-            return False
-        settings = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(missing.items()))
-        self.spark.sql(f"ALTER TABLE delta.`{self.path}` SET TBLPROPERTIES ({settings})")
-        return True
+        return ensure_properties(self.spark, self.path, self.properties)
 
     def write_changes(
         self,

@@ -175,6 +175,18 @@ def latest_partition_before(spark: SparkSession, path: str, column: str, value) 
     return read_table(spark, path).filter(F.col(column) < F.lit(value)).agg(F.max(column)).first()[0]
 
 
+def ensure_properties(spark: SparkSession, path: str, properties: dict[str, str]) -> bool:
+    """Set the table properties the Delta table at ``path`` lacks or holds with another value (one
+    ``SET TBLPROPERTIES`` commit; rows unchanged); True if it committed."""
+    current = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["properties"]
+    missing = {k: v for k, v in properties.items() if current.get(k) != v}
+    if not missing:
+        return False
+    settings = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(missing.items()))
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
+    return True
+
+
 def table_version(spark: SparkSession, path: str) -> int:
     """The table's latest version, from its history (reads the log as it is now)."""
     from delta.tables import DeltaTable
