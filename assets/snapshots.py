@@ -93,17 +93,20 @@ class SnapshotTable:
     """One versioned snapshot table of the warehouse.
 
     ``schema`` is the asset's schema as readers see it (with ``as_of``, the stored table has
-    every column but ``as_of``); ``key`` its row key; ``partition_by`` the stored table's
-    partition column (a date the scope is bounded by, so rows leaving the scope are whole files).
+    every column but ``as_of``); ``key`` its row key, a column or a tuple of columns, compared
+    null-safe with ``null_safe_key`` (a null is a key value: the allocation's unattributed
+    campaign-day row has no order); ``partition_by`` the stored table's partition column (a date
+    the scope is bounded by, so rows leaving the scope are whole files).
     """
 
     spark: SparkSession
     cfg: OnetrackConfig
     name: tuple[str, str]
     schema: T.StructType
-    key: str
+    key: str | tuple[str, ...]
     partition_by: str | None = None
     change_feed: bool = False
+    null_safe_key: bool = False
     # the version map as read by this object, until it writes the map again: a step asks it
     # several times (base, reads, changes), and each read is a Delta scan of the map
     _map_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -111,6 +114,11 @@ class SnapshotTable:
     @property
     def properties(self) -> dict[str, str]:
         return {**TABLE_PROPERTIES, **(CHANGE_FEED if self.change_feed else {})}
+
+    @property
+    def keys(self) -> list[str]:
+        """The columns of the row key."""
+        return [self.key] if isinstance(self.key, str) else list(self.key)
 
     @property
     def path(self) -> str:
@@ -174,7 +182,7 @@ class SnapshotTable:
         applied to exactly that version (then the caller compares whole snapshots or recomputes).
         The partitions that left the scope (``drop_below``) are not among them."""
         changes = self.changes(day, since_version)
-        return None if changes is None else changes.select(self.key).distinct()
+        return None if changes is None else changes.select(*self.keys).distinct()
 
     def changes(self, day: dt.date, since_version: int) -> DataFrame | None:
         """The rows of :meth:`changed_keys` as the change data feed holds them: for each changed
@@ -330,11 +338,11 @@ class SnapshotTable:
         columns = [c for c in self.schema.fieldNames() if c != "as_of"]
         # Materialized once: MERGE reads its source twice (to find the files, then to write).
         upserts = upserts.localCheckpoint(eager=True)
-        removed = removed.select(self.key).localCheckpoint(eager=True)
+        removed = removed.select(*self.keys).localCheckpoint(eager=True)
         source = (
             self._stored(upserts)
             .withColumn("_delete", F.lit(False))
-            .unionByName(removed.select(self.key, F.lit(True).alias("_delete")), allowMissingColumns=True)
+            .unionByName(removed.select(*self.keys, F.lit(True).alias("_delete")), allowMissingColumns=True)
         )
         rows_written, keys_removed = upserts.count(), removed.count()
         if rows_written + keys_removed <= BROADCAST_MAX_ROWS:
@@ -344,7 +352,7 @@ class SnapshotTable:
         values = {c: f"s.`{c}`" for c in columns}
         merge = (
             table.alias("t")
-            .merge(source.alias("s"), f"t.`{self.key}` = s.`{self.key}`")
+            .merge(source.alias("s"), self._match_condition())
             .whenMatchedDelete("s._delete")
             .whenMatchedUpdate(set=values)
             .whenNotMatchedInsert("NOT s._delete", values=values)
@@ -378,6 +386,12 @@ class SnapshotTable:
             "keys_removed": keys_removed,
             "written": self._as_of(upserts, day),
         }
+
+    def _match_condition(self) -> str:
+        """The MERGE's key match (``<=>`` with ``null_safe_key``; else ``=``, which lets the
+        join use the key as is)."""
+        equals = "<=>" if self.null_safe_key else "="
+        return " AND ".join(f"t.`{k}` {equals} s.`{k}`" for k in self.keys)
 
     def _same_content_since(self, version: int) -> int | None:
         """The latest version if every commit after ``version`` left the content as it was

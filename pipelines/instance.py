@@ -6,7 +6,7 @@
   execute in date order, and two SparkSessions never compete for the 2 cores.
 - ``concurrency.pools.default_limit: 1``: every pool without an explicit limit gets 1 slot; the
   pools are ``onetrack_finance_ledger`` (the ledger step) and ``onetrack_finance_snapshots`` (the
-  versioned attribution snapshot's step), see ``assets/finance/assets.py``, so two such steps
+  steps of the versioned snapshots: attribution, allocation, re-exposure), so two such steps
   never run at once, even when runs do run in parallel (e.g. ``onetrack run`` next to a UI run,
   or a raised ``max_concurrent_runs``).
 
@@ -22,8 +22,9 @@ from pathlib import Path
 import yaml
 
 LEDGER_POOL = "onetrack_finance_ledger"
-# finance/order_attribution and gold/order_reexposure: versioned snapshots, tables whose versions
-# are the days (assets/snapshots.py); their writes must not interleave.
+# finance/order_attribution, finance/ad_fee_allocation and gold/order_reexposure: versioned
+# snapshots, tables whose versions are the days (assets/snapshots.py); their writes must not
+# interleave.
 SNAPSHOT_POOL = "onetrack_finance_snapshots"
 MAX_CONCURRENT_RUNS = 1
 POOL_DEFAULT_LIMIT = 1

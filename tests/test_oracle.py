@@ -375,7 +375,9 @@ def test_attribution_matches_oracle(spark, pipeline, oracle):
 
 
 def test_ad_fee_allocation_matches_oracle(spark, pipeline, oracle):
-    rows = [r.asDict() for r in _as_of_rows(spark, pipeline["cfg"], "finance", "ad_fee_allocation", AS_OF)]
+    from assets.finance.ledger import allocation_table
+
+    rows = [r.asDict() for r in allocation_table(spark, pipeline["cfg"]).read(AS_OF).collect()]
     problems = diff_allocation(oracle, rows)
     assert not problems, "\n".join(problems[:50])
     # SPEC §5: the fees of A(c, d) add up to spend(c, d) exactly.

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
+from assets.finance.ledger import allocation_table
 from assets.ingest.contracts import CONTRACTS
 from assets.storage import read_table
 
@@ -175,9 +176,7 @@ def test_after_the_first_day_the_carried_tables_are_validated_by_what_the_day_ch
 
 def test_allocated_fees_add_up_to_spend(spark, pipeline):
     cfg = pipeline["cfg"]
-    alloc = read_table(spark, cfg.table_path("finance", "ad_fee_allocation")).filter(
-        F.col("as_of") == F.lit(DAYS[-1])
-    )
+    alloc = allocation_table(spark, cfg).read(DAYS[-1])
     per_day = (
         alloc.filter(F.col("order_id").isNotNull())
         .groupBy("stat_date", "campaign_id")

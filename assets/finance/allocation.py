@@ -118,6 +118,8 @@ def allocation_rows(
 
 
 _CAMPAIGN_DAY = ["stat_date", "campaign_id"]
+# A row of the allocation: an order of a campaign-day, or (order_id null) its unattributed spend.
+ALLOCATION_KEY = ("stat_date", "campaign_id", "order_id")
 
 
 def _ad_order_inputs(attribution: DataFrame) -> DataFrame:
@@ -127,7 +129,7 @@ def _ad_order_inputs(attribution: DataFrame) -> DataFrame:
     )
 
 
-def allocate_ad_fees_incremental(
+def allocation_changes(
     attribution: DataFrame,
     previous_attribution: DataFrame,
     previous_allocation: DataFrame,
@@ -137,17 +139,21 @@ def allocate_ad_fees_incremental(
     *,
     lookback_days: int = 60,
     changed_rows: DataFrame | None = None,
-) -> DataFrame:
-    """The same rows as :func:`allocate_ad_fees` for D, from the allocation as of an earlier date.
+) -> tuple[DataFrame, DataFrame]:
+    """What changes in the allocation from the one as of an earlier date to D: ``(upserts,
+    removed)``, the rows as of D of the campaign-days allocated again (``as_of = D``), and the keys
+    (:data:`ALLOCATION_KEY`) of their previous rows that are not among those. Every other row of
+    the previous allocation in the scope of D is a row as of D; the rows of campaign-days before
+    the scope drop out (the writer drops those ``stat_date`` partitions). Applied so, the result
+    is :func:`allocate_ad_fees` for D.
 
     A campaign-day's rows depend only on its attributed orders (id, amount, merchant) and its
     restated spend. So only campaign-days whose attributed orders differ between the attribution
     snapshots of ``previous_date`` and D, or with ad-spend rows landed in ``(previous_date, D]``,
-    are allocated again; every other campaign-day in the scope of D keeps its previous rows.
-    ``previous_attribution`` / ``previous_allocation``: the snapshots as of ``previous_date``.
-    ``changed_rows``: the attribution rows that differ between the two snapshots, each changed
-    order's row before and after (the change data feed of the commit of D,
-    :meth:`assets.snapshots.SnapshotTable.changes`); given, the changed campaign-days are theirs
+    are allocated again. ``previous_attribution`` / ``previous_allocation``: the snapshots as of
+    ``previous_date``. ``changed_rows``: the attribution rows that differ between the two
+    snapshots, each changed order's row before and after (the change data feed of the commit of
+    D, :meth:`assets.snapshots.SnapshotTable.changes`); given, the changed campaign-days are theirs
     and the two snapshots are not compared (a superset of the changed orders is fine: their
     campaign-days are allocated again to the same rows).
     """
@@ -178,12 +184,7 @@ def allocate_ad_fees_incremental(
         .distinct()
         .localCheckpoint(eager=True)
     )
-    kept = (
-        previous_allocation.filter(F.col("stat_date") >= F.lit(first_day))
-        .join(dirty, on=_CAMPAIGN_DAY, how="left_anti")
-        .withColumn("as_of", F.lit(D).cast("date"))
-    )
-    again = allocate_ad_fees(
+    upserts = allocate_ad_fees(
         attribution.join(
             dirty.withColumnRenamed("stat_date", "paid_date"),
             on=["paid_date", "campaign_id"],
@@ -192,7 +193,12 @@ def allocate_ad_fees_incremental(
         ad_spend.join(dirty, on=_CAMPAIGN_DAY, how="left_semi"),
         D,
         lookback_days=lookback_days,
+    ).localCheckpoint(eager=True)  # written, and its keys compared below
+    new_keys = upserts.select(*[F.col(c).alias(f"_new_{c}") for c in ALLOCATION_KEY])
+    removed = (
+        previous_allocation.filter(F.col("stat_date") >= F.lit(first_day))
+        .join(dirty, on=_CAMPAIGN_DAY, how="left_semi")
+        .select(*ALLOCATION_KEY)
+        .join(new_keys, [F.col(c).eqNullSafe(F.col(f"_new_{c}")) for c in ALLOCATION_KEY], how="left_anti")
     )
-    return kept.select([F.col(f.name).cast(f.dataType) for f in AD_FEE_ALLOCATION_SCHEMA.fields]).unionByName(
-        again
-    )
+    return upserts, removed

@@ -25,6 +25,7 @@ from assets.finance.checks import (
 )
 from assets.finance.ledger import (
     LEDGER_TABLE,
+    allocation_table,
     attribution_table,
     read_silver,
     returns_out_of_scope,
@@ -32,15 +33,14 @@ from assets.finance.ledger import (
 )
 from assets.finance.settlement_files import publish_settlement_day, verify_day
 from assets.finance.steps import (
-    AD_FEE_ALLOCATION_TABLE,
     ledger_check_frame,
     ledger_through,
-    read_partition,
     run_ad_fee_allocation,
     run_order_attribution,
 )
 from assets.metadata import delta_metadata, preview
 from assets.snapshots import check_frame
+from pipelines.instance import SNAPSHOT_POOL
 from pipelines.partitions import daily_partitions, partition_date
 from pipelines.resources import OnetrackSettings, SparkResource
 from quality.checks import check_results, check_specs, checked_asset, selected_suites
@@ -65,7 +65,7 @@ SETTLEMENT_CHECK = "settlement_files_match_manifest"
     kinds={"spark", "delta"},
     tags={"layer": "finance"},
     # A versioned snapshot (one table, a version per day): one write at a time (see the ledger).
-    pool="onetrack_finance_snapshots",
+    pool=SNAPSHOT_POOL,
     description=(
         "SPEC §4: paid orders (latest version as of D, paid in the lookback window) with their last "
         "click within the attribution window across both pools (ties: ad, then smallest event_id), "
@@ -124,36 +124,53 @@ def order_attribution(context: AssetExecutionContext, spark: SparkResource, sett
     description=(
         "SPEC §5: each campaign-day's spend (after restatement) split over its attributed orders "
         "by largest remainder, to the fen; spend without attributed orders kept as unattributed. "
-        "Partition `as_of = D`."
+        "Versioned like the attribution: the snapshot as of D is the table version the run for D "
+        "committed (audit/snapshot_versions)."
     ),
     check_specs=check_specs(AD_FEE_ALLOCATION, AD_FEE_ALLOCATION_SUITES),
+    pool=SNAPSHOT_POOL,  # a versioned snapshot, as the attribution
 )
 def ad_fee_allocation(context: AssetExecutionContext, spark: SparkResource, settings: OnetrackSettings):
     session, cfg, day = spark.get_session(), settings.get_config(), partition_date(context)
     written = run_ad_fee_allocation(session, cfg, day)
-    df = read_partition(session, cfg, AD_FEE_ALLOCATION_TABLE, day)  # not cached: see order_attribution
+    table = allocation_table(session, cfg)
+    df = table.read(day)  # not cached: see order_attribution
     totals = df.selectExpr(
         "count(order_id) AS order_rows",
         "count(1) - count(order_id) AS unattributed_campaign_days",
         "coalesce(sum(allocated_ad_fee), 0) AS allocated_ad_fee",
         "coalesce(sum(unattributed_spend), 0) AS unattributed_spend",
     ).first()
+    computed = "scratch (no usable earlier snapshot)"
+    if written["base"] is not None:
+        computed = (
+            f"changes from as_of = {written['base'].isoformat()}: {written['rows_written']} rows "
+            f"written (the campaign-days allocated again), {written['keys_removed']} keys removed"
+        )
     yield MaterializeResult(
         metadata={
             **delta_metadata(written["table_path"], written["delta_version"], totals["order_rows"]),
             "unattributed_campaign_days": int(totals["unattributed_campaign_days"]),
             "allocated_ad_fee": MetadataValue.text(f"{totals['allocated_ad_fee']:.2f}"),
             "unattributed_spend": MetadataValue.text(f"{totals['unattributed_spend']:.2f}"),
+            "computed_from": MetadataValue.text(computed),
             "preview": preview(df),
         }
     )
+    if not selected_suites(context, AD_FEE_ALLOCATION, AD_FEE_ALLOCATION_SUITES):
+        return  # a run without the checks
+    root = validations_dir(cfg.warehouse_dir)
+    # The rows the day wrote when the snapshot it was built on passed (assets.snapshots.check_frame):
+    # they are whole campaign-days, so the per-campaign-day sum rule holds on the snapshot too.
+    checked, record = check_frame(table, day, written, [s.name for s in AD_FEE_ALLOCATION_SUITES], root)
     yield from check_results(
         AD_FEE_ALLOCATION,
-        df,
+        checked,
         AD_FEE_ALLOCATION_SUITES,
-        validations_root=validations_dir(cfg.warehouse_dir),
+        validations_root=root,
         partition=context.partition_key,
         context=context,
+        record=record,
     )
 
 

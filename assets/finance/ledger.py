@@ -23,10 +23,11 @@ from collections.abc import Mapping
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from assets.finance.allocation import allocation_rows
+from assets.finance.allocation import ALLOCATION_KEY, allocation_rows
 from assets.finance.asof import FEN, days, from_fen, latest_orders, latest_returns, to_fen
 from assets.finance.attribution import attribute_orders
 from assets.finance.schemas import (
+    AD_FEE_ALLOCATION_SCHEMA,
     ENTRY_REFUND,
     ENTRY_REVERSAL,
     LEDGER_COLUMNS,
@@ -294,24 +295,32 @@ def attribution_table(spark: SparkSession, cfg: OnetrackConfig) -> SnapshotTable
     )
 
 
+def allocation_table(spark: SparkSession, cfg: OnetrackConfig) -> SnapshotTable:
+    """``finance/ad_fee_allocation``: a versioned snapshot like the attribution, one row per
+    :data:`ALLOCATION_KEY` (null ``order_id``: a campaign-day's unattributed spend), stored
+    partitioned by ``stat_date`` (a campaign-day leaving the scope is whole files)."""
+    return SnapshotTable(
+        spark,
+        cfg,
+        AD_FEE_ALLOCATION_TABLE,
+        AD_FEE_ALLOCATION_SCHEMA,
+        key=ALLOCATION_KEY,
+        partition_by="stat_date",
+        null_safe_key=True,
+    )
+
+
 def stored_snapshot_dates(spark: SparkSession, cfg: OnetrackConfig) -> set[dt.date]:
-    """``as_of`` dates for which both the attribution and the allocation snapshot are stored."""
-    allocation = cfg.table_path(*AD_FEE_ALLOCATION_TABLE)
-    if not table_exists(spark, allocation):
-        return set()
-    # both from the file list and the version map, not the rows
-    return attribution_table(spark, cfg).dates() & partition_dates(spark, allocation, "as_of")
+    """``as_of`` dates for which both the attribution and the allocation snapshot are stored
+    (from the version map, not the rows)."""
+    return attribution_table(spark, cfg).dates() & allocation_table(spark, cfg).dates()
 
 
 def stored_ad_orders(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> DataFrame:
     """The ``ad`` orders as of ``day`` with their fee, from the stored snapshots of that day: the
     allocation's order rows with the attribution's ``merchant_id, paid_at, pay_amount`` (what
     :func:`ledger_entries_for_day` would compute from silver, without recomputing it)."""
-    fees = (
-        spark.read.format("delta")
-        .load(cfg.table_path(*AD_FEE_ALLOCATION_TABLE))
-        .filter((F.col("as_of") == F.lit(day)) & F.col("order_id").isNotNull())
-    )
+    fees = allocation_table(spark, cfg).read(day).filter(F.col("order_id").isNotNull())
     attribution = attribution_table(spark, cfg).read(day)
     orders = attribution.select("order_id", "merchant_id", "paid_at", "pay_amount")
     return fees.select("order_id", "campaign_id", "order_amount", "allocated_ad_fee").join(

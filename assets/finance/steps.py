@@ -12,7 +12,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from assets.finance.allocation import allocate_ad_fees, allocate_ad_fees_incremental
+from assets.finance.allocation import allocate_ad_fees, allocation_changes
 from assets.finance.asof import scope_start
 from assets.finance.attribution import attribute_orders, attribution_changes
 from assets.finance.ledger import (
@@ -20,19 +20,20 @@ from assets.finance.ledger import (
     LEDGER_DAYS_TABLE,
     LEDGER_TABLE,
     ORDER_ATTRIBUTION_TABLE,
+    allocation_table,
     attribution_table,
     read_ledger,
     read_silver,
 )
 from assets.finance.schemas import SILVER_SCHEMAS
-from assets.storage import incremental_base, read_or_empty, read_table, replace_partition, table_exists
+from assets.storage import read_or_empty, table_exists
 from pipelines.config import OnetrackConfig
 from quality.runner import passed_with
 
 
 def snapshot_settings(cfg: OnetrackConfig) -> dict:
     """The settings a finance snapshot depends on, recorded with it: a snapshot is only built on
-    one written with the same (see :func:`assets.storage.incremental_base`)."""
+    one written with the same (see :meth:`assets.snapshots.SnapshotTable.base_before`)."""
     return {
         "attribution_window_days": cfg.attribution_window_days,
         "ledger_lookback_days": cfg.ledger_lookback_days,
@@ -74,44 +75,56 @@ def run_order_attribution(spark: SparkSession, cfg: OnetrackConfig, day: dt.date
     return {"table_path": table.path, "delta_version": written["version"], "base": base, **written}
 
 
+def ad_fee_allocation_as_of(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> DataFrame:
+    """The allocation as of D: the stored snapshot of D, else computed from the attribution as of
+    D and silver ad spend (the same rows, as for :func:`order_attribution_as_of`)."""
+    stored = allocation_table(spark, cfg).read(day)
+    if stored is not None:
+        return stored
+    ad_spend = read_or_empty(spark, cfg.table_path("silver", "ad_spend"), SILVER_SCHEMAS["ad_spend"])
+    return allocate_ad_fees(
+        order_attribution_as_of(spark, cfg, day), ad_spend, day, lookback_days=cfg.ledger_lookback_days
+    )
+
+
 def run_ad_fee_allocation(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> dict:
-    """Write the ``as_of = D`` partition of ``finance/ad_fee_allocation``.
+    """Commit the snapshot as of D of ``finance/ad_fee_allocation``: from the latest earlier
+    snapshot, as the rows of the campaign-days allocated again and the keys they no longer have
+    (:func:`allocation_changes`; :meth:`SnapshotTable.write_changes`), else from scratch.
 
     Uses the attribution snapshot of D written upstream; computes it from silver if there is none
-    (the result is the same: both are functions of silver as of D). With an earlier allocation
-    snapshot (and the attribution snapshot of its date), only the campaign-days that changed since
-    are allocated again (:func:`allocate_ad_fees_incremental`), found from the change data feed
-    of the attribution's commit of D when it was committed as the changes from that snapshot.
+    (the result is the same: both are functions of silver as of D). The changed campaign-days are
+    found from the change data feed of the attribution's commit of D when it was committed as the
+    changes from the attribution snapshot of the allocation's base date, else by comparing the two
+    attribution snapshots.
     """
-    path = cfg.table_path(*AD_FEE_ALLOCATION_TABLE)
+    table = allocation_table(spark, cfg)
+    settings = snapshot_settings(cfg)
     ad_spend = read_or_empty(spark, cfg.table_path("silver", "ad_spend"), SILVER_SCHEMAS["ad_spend"])
     attribution = order_attribution_as_of(spark, cfg, day)
-    previous = incremental_base(spark, path, day, snapshot_settings(cfg))
+    base = table.base_before(day, settings)
     attributions = attribution_table(spark, cfg)
-    previous_attribution = None if previous is None else attributions.read(previous)
-    if previous_attribution is not None:
-        allocation = allocate_ad_fees_incremental(
+    base_attribution = None if base is None else attributions.read(base)
+    if base_attribution is None:
+        frame = allocate_ad_fees(attribution, ad_spend, day, lookback_days=cfg.ledger_lookback_days)
+        written = table.write_full(frame, day, settings)
+        base = None
+    else:
+        upserts, removed = allocation_changes(
             attribution,
-            previous_attribution,
-            read_table(spark, path).filter(F.col("as_of") == F.lit(previous)),
-            previous,
+            base_attribution,
+            table.read(base),
+            base,
             ad_spend,
             day,
             lookback_days=cfg.ledger_lookback_days,
             # the attribution's own changes from that snapshot to D, when D was committed as them
-            changed_rows=attributions.changes(day, attributions.snapshots()[previous].version),
+            changed_rows=attributions.changes(day, attributions.snapshots()[base].version),
         )
-    else:
-        allocation = allocate_ad_fees(attribution, ad_spend, day, lookback_days=cfg.ledger_lookback_days)
-    version = replace_partition(allocation, path, {"as_of": day}, settings=snapshot_settings(cfg))
-    return {"table_path": path, "delta_version": version}
-
-
-def read_partition(
-    spark: SparkSession, cfg: OnetrackConfig, table: tuple[str, str], day: dt.date
-) -> DataFrame:
-    """The ``as_of = D`` partition of a finance table written by a step above."""
-    return spark.read.format("delta").load(cfg.table_path(*table)).filter(F.col("as_of") == F.lit(day))
+        written = table.write_changes(
+            base, day, upserts, removed, settings, drop_below=scope_start(day, cfg.ledger_lookback_days)
+        )
+    return {"table_path": table.path, "delta_version": written["version"], "base": base, **written}
 
 
 def ledger_through(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> DataFrame:
@@ -173,7 +186,7 @@ __all__ = [
     "AD_FEE_ALLOCATION_TABLE",
     "run_order_attribution",
     "run_ad_fee_allocation",
-    "read_partition",
+    "ad_fee_allocation_as_of",
     "ledger_through",
     "ledger_check_frame",
 ]

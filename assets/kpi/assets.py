@@ -20,12 +20,8 @@ from dagster import (
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from assets.finance.schemas import (
-    AD_FEE_ALLOCATION_SCHEMA,
-    LEDGER_SCHEMA,
-    SILVER_SCHEMAS,
-)
-from assets.finance.steps import order_attribution_as_of
+from assets.finance.schemas import LEDGER_SCHEMA, SILVER_SCHEMAS
+from assets.finance.steps import ad_fee_allocation_as_of, order_attribution_as_of
 from assets.kpi.charts import kpi_chart_metadata
 from assets.kpi.checks import kpi_reconciliation, kpi_suites, order_reexposure_suites, reconciliation_suites
 from assets.kpi.metrics import KPI_TABLE_KEYS, KpiInputs, compute_kpi_tables
@@ -77,15 +73,15 @@ def _snapshot(session: SparkSession, path: str, day: dt.date) -> DataFrame:
 
 def read_kpi_inputs(session: SparkSession, cfg: OnetrackConfig, day: dt.date) -> KpiInputs:
     """The input tables (empty frames of the right schema for tables not written yet); of the
-    versioned attribution and re-exposure, the snapshots as of ``day`` (computed from silver if
-    none is stored)."""
+    versioned attribution, allocation and re-exposure, the snapshots as of ``day`` (computed from
+    silver if none is stored)."""
 
     def table(layer: str, name: str, schema):
         return read_or_empty(session, cfg.table_path(layer, name), schema)
 
     return KpiInputs(
         order_attribution=order_attribution_as_of(session, cfg, day),
-        ad_fee_allocation=table("finance", "ad_fee_allocation", AD_FEE_ALLOCATION_SCHEMA),
+        ad_fee_allocation=ad_fee_allocation_as_of(session, cfg, day),
         ad_fee_refund_ledger=table("finance", "ad_fee_refund_ledger", LEDGER_SCHEMA),
         returns=table("silver", "returns", SILVER_SCHEMAS["returns"]),
         ad_spend=table("silver", "ad_spend", SILVER_SCHEMAS["ad_spend"]),

@@ -121,13 +121,18 @@ def test_largest_remainder_and_restatement(spark):
     ) == (Decimal("0.00"), "m1")
 
 
-def test_incremental_allocation_equals_the_full_allocation_day_after_day(spark):
-    """From the previous day's allocation, re-allocating only the campaign-days whose orders or
-    spend changed gives exactly the full allocation: a restatement landing later, a new order in
-    a campaign-day, an order becoming unpaid, a late click moving an order to a campaign, spend
-    without orders, an order leaving its campaign-day, and a campaign-day leaving the scope; the
-    changed campaign-days found by comparing the snapshots or from the attribution's changes."""
-    from assets.finance.allocation import allocate_ad_fees_incremental
+def test_incremental_allocation_equals_the_full_allocation_day_after_day(spark, tmp_path):
+    """The versioned allocation snapshot, committed day after day as the changes from the previous
+    day's (only the campaign-days whose orders or spend changed are allocated again), holds
+    exactly the full allocation: a restatement landing later, a new order in a campaign-day, an
+    order becoming unpaid, a late click moving an order to a campaign, spend without orders
+    restated (its unattributed row, null order_id, updated in place), an order leaving its
+    campaign-day, and a campaign-day leaving the scope; the changed campaign-days found by
+    comparing the snapshots or from the attribution's changes."""
+    from assets.finance.allocation import allocation_changes
+    from assets.finance.asof import scope_start
+    from assets.finance.ledger import allocation_table
+    from pipelines.config import OnetrackConfig
 
     def order(order_id, amount, paid, landed, **kw):
         return {"order_id": order_id, "user_id": f"u-{order_id}", "unit_price": amount, "paid_at": paid,
@@ -178,6 +183,7 @@ def test_incremental_allocation_equals_the_full_allocation_day_after_day(spark):
             spend("c1", "2026-11-01", "12.00", "2026-11-03"),  # restated later
             spend("c2", "2026-11-01", "5.00", "2026-11-01"),
             spend("c3", "2026-11-02", "3.00", "2026-11-02"),  # no attributed order
+            spend("c3", "2026-11-02", "3.50", "2026-11-04"),  # ... restated: its row is updated
             spend("c1", "2026-11-02", "7.00", "2026-11-02"),
             spend("c4", "2026-11-02", "6.00", "2026-11-02"),
             spend("c1", "2026-10-29", "1.00", "2026-11-01"),
@@ -200,6 +206,9 @@ def test_incremental_allocation_equals_the_full_allocation_day_after_day(spark):
         (2, "c1", "o4"): Decimal("7.00"), (2, "c3", None): None,
         (2, "c4", None): None,  # o6 cancelled: its campaign-day's spend is unattributed again
     }
+    unattributed = {(r["campaign_id"], r["unattributed_spend"]) for r in full[days_[3]].collect()
+                    if r["order_id"] is None}  # fmt: skip
+    assert unattributed == {("c3", Decimal("3.50")), ("c4", Decimal("6.00"))}
 
     def changed_rows(previous, day_):
         """What the attribution's change data feed holds: each changed order's row before and after."""
@@ -208,18 +217,28 @@ def test_incremental_allocation_equals_the_full_allocation_day_after_day(spark):
 
     # the campaign-days to allocate again found by comparing the snapshots, or from their changes
     for from_changes in (False, True):
-        chained = full[days_[0]]
-        for previous, day_ in zip(days_, days_[1:]):
-            chained = allocate_ad_fees_incremental(
+        table = allocation_table(spark, OnetrackConfig(warehouse_dir=str(tmp_path / f"w{from_changes}")))
+        table.write_full(full[days_[0]], days_[0], None)
+        removed_keys = set()
+        for previous, day_ in zip(days_, days_[1:], strict=False):
+            upserts, removed = allocation_changes(
                 attribution[day_],
                 attribution[previous],
-                chained,
+                table.read(previous),
                 previous,
                 ad_spend,
                 day_,
                 lookback_days=lookback,
                 changed_rows=changed_rows(previous, day_) if from_changes else None,
-            ).localCheckpoint(eager=True)
-            expected = full[day_]
+            )
+            removed_keys |= {
+                (day_.day, r["stat_date"].day, r["campaign_id"], r["order_id"]) for r in removed.collect()
+            }
+            table.write_changes(
+                previous, day_, upserts, removed, None, drop_below=scope_start(day_, lookback)
+            )
+            chained, expected = table.read(day_), full[day_]
             assert chained.count() == expected.count(), (day_, from_changes)
             assert chained.exceptAll(expected).isEmpty() and expected.exceptAll(chained).isEmpty(), day_
+        # o2 cancelled on 11-03, o6 on 11-04; 10-29 leaves the scope by its partition, not as keys
+        assert removed_keys == {(3, 1, "c1", "o2"), (4, 2, "c4", "o6")}, from_changes

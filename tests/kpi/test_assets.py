@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from pyspark.sql import SparkSession
 
-from assets.finance.ledger import attribution_table
+from assets.finance.ledger import allocation_table, attribution_table
 from assets.kpi.assets import KPI_ASSET_KEYS, KPI_ASSETS, ORDER_REEXPOSURE
 from assets.serving.assets import KPI_DUCKDB, SERVING_ASSETS
 from assets.serving.publish import NO_AUTOLOAD, serving_file_path
@@ -57,7 +57,7 @@ def warehouse(spark, tmp_path_factory):
         [dict(as_of=D, stat_date="2026-11-18", campaign="c1", advertiser="m1", spend="10.00", order_id="o1",
               order_amount="60.00", fee="10.00")],
     )  # fmt: skip
-    replace_partition(allocation, f"{root}/finance/ad_fee_allocation", {"as_of": day})
+    allocation_table(spark, OnetrackConfig(warehouse_dir=root)).write_full(allocation, day, None)
     ledger = b.ledger(
         spark,
         [dict(settlement_date="2026-11-19", order_id="o1", return_id="r1", paid_at="2026-11-18 10:00",
