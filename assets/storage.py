@@ -89,15 +89,14 @@ def replace_partition(
     partition: dict,
     partition_by: Sequence[str] | None = None,
     *,
-    settings: dict | None = None,
     merge_schema: bool = False,
 ) -> int:
     """Overwrite exactly the rows matching ``partition`` (column -> value) with ``df``.
 
     Idempotent: re-running with the same input leaves the table's content unchanged. Returns the
-    table version written. The commit's ``userMetadata`` records the partition and ``settings``
-    (plain JSON values, or null), for :func:`partition_settings`. With ``merge_schema``, columns
-    of ``df`` the table lacks are added to it (older rows read them as null).
+    table version written. The commit's ``userMetadata`` records the partition. With
+    ``merge_schema``, columns of ``df`` the table lacks are added to it (older rows read them as
+    null).
     """
     predicate = " AND ".join(f"{col} = {_literal(val)}" for col, val in partition.items())
     writer = (
@@ -108,32 +107,9 @@ def replace_partition(
     )
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
-    tag = {"partition": _partition_tag(partition), "settings": settings}
+    tag = {"partition": _partition_tag(partition)}
     writer.option("userMetadata", json.dumps(tag, sort_keys=True)).save(path)
     return _written_version(df.sparkSession, path)
-
-
-def partition_settings(spark: SparkSession, path: str, partition: dict) -> dict | None:
-    """The ``settings`` the latest :func:`replace_partition` of ``partition`` recorded (None if
-    it recorded none, or its commit is no longer in the table's history)."""
-    from delta.tables import DeltaTable
-
-    history = DeltaTable.forPath(spark, path).history().select("version", "userMetadata")
-    condition = F.col("userMetadata").isNotNull()
-    for col, val in _partition_tag(partition).items():
-        condition = condition & (F.get_json_object("userMetadata", f"$.partition.{col}") == F.lit(val))
-    latest = history.filter(condition).orderBy(F.col("version").desc()).select("userMetadata").first()
-    return None if latest is None else json.loads(latest[0]).get("settings")
-
-
-def incremental_base(spark: SparkSession, path: str, day: dt.date, settings: dict) -> dt.date | None:
-    """The ``as_of`` snapshot a run for ``day`` can build on: the latest one before ``day``, if it
-    was written with the same ``settings``; None (compute from scratch) otherwise, so that a
-    changed window or lookback never mixes with snapshots made under the old one."""
-    previous = latest_partition_before(spark, path, "as_of", day)
-    if previous is None or partition_settings(spark, path, {"as_of": previous}) != settings:
-        return None
-    return previous
 
 
 def partition_values(spark: SparkSession, path: str, column: str) -> set[str] | None:
@@ -158,21 +134,6 @@ def partition_dates(spark: SparkSession, path: str, column: str) -> set[dt.date]
     if listed is not None:
         return {dt.date.fromisoformat(v) for v in listed}
     return {row[0] for row in read_table(spark, path).select(column).distinct().collect()}
-
-
-def latest_partition_before(spark: SparkSession, path: str, column: str, value) -> object | None:
-    """The greatest value of partition ``column`` below ``value`` in the table (None if none, or
-    no table): e.g. the latest snapshot date before D of a table partitioned by ``as_of``.
-
-    For a date, from the table's file list (:func:`partition_values`): scanning the column
-    would read every row of every snapshot, a cost that grows with history."""
-    if not table_exists(spark, path):
-        return None
-    listed = partition_values(spark, path, column) if type(value) is dt.date else None
-    if listed is not None:
-        earlier = [d for d in (dt.date.fromisoformat(v) for v in listed) if d < value]
-        return max(earlier, default=None)
-    return read_table(spark, path).filter(F.col(column) < F.lit(value)).agg(F.max(column)).first()[0]
 
 
 def ensure_properties(spark: SparkSession, path: str, properties: dict[str, str]) -> bool:
