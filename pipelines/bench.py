@@ -710,6 +710,53 @@ def unopened_days(day_keys: list[str], partitions_def) -> str | None:
     )
 
 
+SATURDAY = 5
+
+
+def maintenance_days(dates: list[dt.date], every: str) -> set[dt.date]:
+    """The days after whose run the maintenance job runs in a benchmark: ``"weekly"``, after each
+    Saturday's (production's schedule, Sunday 04:00 Asia/Shanghai, falls between the daily runs of
+    Saturday, 02:00 Sunday, and of Sunday) but the last day's (nothing runs after it); ``"none"``:
+    never."""
+    if every == "none":
+        return set()
+    if every != "weekly":
+        raise ValueError(f"maintenance: expected 'none' or 'weekly', got {every!r}")
+    return {d for d in dates[:-1] if d.weekday() == SATURDAY}
+
+
+def _maintenance_job(defs):
+    from pipelines.maintenance import maintenance_job
+
+    return defs.resolve_job_def(maintenance_job.name)
+
+
+def run_maintenance(job, instance, after: dt.date, *, log=print) -> dict:
+    """Run the maintenance job (OPTIMIZE + VACUUM of every table) in-process, as the weekly
+    schedule would between two daily runs; its figures (wall time, files before and after, from
+    the op's output metadata). Not part of any day's figures."""
+    log(f"[{after}] then {job.name} (the weekly maintenance) ...")
+    started = time.monotonic()
+    result = job.execute_in_process(
+        instance=instance, raise_on_error=False, tags={"onetrack/launched_by": "bench"}
+    )
+    wall = time.monotonic() - started
+    outputs = [
+        e.event_specific_data.metadata for e in result.all_events if e.event_type_value == "STEP_OUTPUT"
+    ]
+    figures = {
+        key: sum(int(m[key].value) for m in outputs if key in m)
+        for key in ("tables", "files_before", "files_after")
+    }
+    run = {"after_day": after.isoformat(), "run_id": result.run_id, "ok": result.success}
+    run.update(wall_s=round(wall, 3), **figures)
+    log(
+        f"[{after}] maintenance {'ok' if result.success else 'FAILED'} in {wall:.1f}s: "
+        f"{figures['tables']} tables, {figures['files_before']:,} -> {figures['files_after']:,} files"
+    )
+    return run
+
+
 def run_bench(
     *,
     scale: str,
@@ -723,13 +770,16 @@ def run_bench(
     keep_warehouse: bool = False,
     plot: bool = False,
     history_days: tuple[int, int] | None = None,
+    maintenance: str = "none",
     log=print,
 ) -> int:
     """Generate (unless ``skip_generate``) and run ``days`` days from ``start``; figures per day.
 
     ``history_days``: the days (1-based numbers in this run, inclusive) run without their asset
     checks, to build a long history sooner; day 5 and the last day must keep theirs for the
-    summary's ``last_over_day5``.
+    summary's ``last_over_day5``. ``maintenance``: ``"weekly"`` runs the maintenance job after
+    each Saturday (:func:`maintenance_days`), as production does; its runs are timed apart
+    (``maintenance`` in the JSON report), not in the days' figures.
     """
     partition_start = os.environ.get("ONETRACK_PARTITION_START", DEFAULT_FROM)
     if start < dt.date.fromisoformat(partition_start):
@@ -738,6 +788,7 @@ def run_bench(
     day_keys = [d.isoformat() for d in dates]
     from pipelines.partitions import daily_partitions
 
+    after_maintenance = maintenance_days(dates, maintenance)  # an unknown value fails before work
     problem = unopened_days(day_keys, daily_partitions)
     if problem:  # before anything is cleared or generated
         raise SystemExit(f"onetrack bench: {problem}")
@@ -773,6 +824,7 @@ def run_bench(
 
     job, instance = daily_job_and_instance()
     history_job = job_without_checks(defs, job) if history_days else None
+    maintenance_job = _maintenance_job(defs) if after_maintenance else None
     upstream = upstream_map(defs)
     stem = roots.out / f"bench_{scale}_{started_at.strftime('%Y%m%dT%H%M%SZ')}"
     extra = {
@@ -783,6 +835,9 @@ def run_bench(
         "warmup_days": warmup_days,
         "generated": not skip_generate,
         "history_days": list(history_days) if history_days else None,
+        "maintenance": maintenance,
+        # the maintenance runs, each after the day it follows (timed apart from the days)
+        "maintenance_runs": [],
         "generation_s": generation_s,
         "command": " ".join(sys.argv),
         "roots": {k: str(v) for k, v in asdict(roots).items()},
@@ -818,10 +873,19 @@ def run_bench(
             if not ok:
                 log(f"[{day}] stopping: later days build on this one. Run id {result.run_id}")
                 break
+            if day in after_maintenance:
+                run = run_maintenance(maintenance_job, instance, day, log=log)
+                run["peak_rss_bytes"] = sampler.reset()
+                extra["maintenance_runs"].append(run)  # the list the report holds
+                write_figures(stem, results, report)
+                if not run["ok"]:
+                    log(f"[{day}] stopping: the maintenance failed. Run id {run['run_id']}")
+                    break
 
     log(format_summary(results))
     log(f"figures: {stem.with_suffix('.csv')}\n         {stem.with_suffix('.json')}")
     if plot:
         for path in write_plots(stem, scale, results):
             log(f"chart:   {path}")
-    return 0 if results and all(d.ok for d in results) and len(results) == days else 1
+    maintained = all(run["ok"] for run in extra["maintenance_runs"])
+    return 0 if results and all(d.ok for d in results) and len(results) == days and maintained else 1

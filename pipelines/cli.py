@@ -230,6 +230,7 @@ def cmd_bench(args) -> int:
         keep_warehouse=args.keep_warehouse,
         plot=args.plot,
         history_days=args.history_days,
+        maintenance=args.maintenance,
     )
 
 
@@ -327,6 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIRST-LAST",
         help="run these days of the run (1-based, e.g. 6-27) without their asset checks: a long "
         "history builds sooner; keep day 5 and the last day checked for the day-30/day-5 ratio",
+    )
+    bench.add_argument(
+        "--maintenance",
+        choices=["none", "weekly"],
+        default="none",
+        help="weekly: run the maintenance job (OPTIMIZE + VACUUM) after each Saturday, as the "
+        "schedule does in production; timed apart from the days",
     )
     bench.set_defaults(func=cmd_bench)
     return parser

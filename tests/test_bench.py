@@ -641,3 +641,93 @@ def test_run_bench_refuses_a_range_past_the_open_partitions_before_generating(tm
         )
     assert (tmp_path / "landing" / "kept.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["landing"]
+
+
+def test_weekly_maintenance_follows_each_saturday_but_the_last_day():
+    days = [dt.date(2026, 11, 1) + dt.timedelta(days=i) for i in range(21)]  # Sun 11-01 .. Sat 11-21
+    assert bench.maintenance_days(days, "weekly") == {dt.date(2026, 11, 7), dt.date(2026, 11, 14)}
+    assert bench.maintenance_days(days[:14], "weekly") == {dt.date(2026, 11, 7)}  # ends on Saturday 11-14
+    assert bench.maintenance_days(days, "none") == set()
+    with pytest.raises(ValueError):
+        bench.maintenance_days(days, "daily")
+
+
+def _fake_maintenance_job(files_before=40, files_after=12, fail=False):
+    import dagster as dg
+
+    @dg.op
+    def compact():
+        if fail:
+            raise RuntimeError("OPTIMIZE failed")
+        return dg.Output(
+            3, metadata={"tables": 3, "files_before": files_before, "files_after": files_after}
+        )
+
+    @dg.job(name="fake_maintenance")
+    def maintenance():
+        compact()
+
+    return maintenance
+
+
+def test_run_maintenance_reports_time_and_files_from_the_jobs_output():
+    import dagster as dg
+
+    instance, lines = dg.DagsterInstance.ephemeral(), []
+    run = bench.run_maintenance(_fake_maintenance_job(), instance, dt.date(2026, 11, 7), log=lines.append)
+    assert (run["ok"], run["tables"], run["files_before"], run["files_after"]) == (True, 3, 40, 12)
+    assert run["after_day"] == "2026-11-07" and run["wall_s"] > 0
+    assert lines[-1].startswith("[2026-11-07] maintenance ok in") and lines[-1].endswith("40 -> 12 files")
+    failing = _fake_maintenance_job(fail=True)
+    failed = bench.run_maintenance(failing, instance, dt.date(2026, 11, 7), log=print)
+    assert not failed["ok"] and failed["files_before"] == 0
+
+
+def test_run_bench_runs_the_weekly_maintenance_between_the_days_and_reports_it_apart(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from pipelines import bench
+
+    @dg.asset(partitions_def=dg.DailyPartitionsDefinition(start_date="2026-11-01"))
+    def landed():
+        return dg.MaterializeResult(metadata={"rows": 3})
+
+    instance, ran = dg.DagsterInstance.ephemeral(), []
+
+    def fake_run_day(job, inst, day, log=print):
+        ran.append(day.isoformat())
+        return True, dg.materialize([landed], instance=inst, partition_key=day.isoformat())
+
+    def fake_maintenance(job, inst, after, log=print):
+        ran.append(f"maintenance after {after}")
+        return {"after_day": after.isoformat(), "run_id": "r", "ok": True, "wall_s": 1.5, "tables": 3,
+                "files_before": 40, "files_after": 12}  # fmt: skip
+
+    monkeypatch.setattr(cli, "daily_job_and_instance", lambda: (None, instance))
+    monkeypatch.setattr(cli, "run_day", fake_run_day)
+    monkeypatch.setattr(bench, "_maintenance_job", lambda defs: None)
+    monkeypatch.setattr(bench, "run_maintenance", fake_maintenance)
+    for key in ("ONETRACK_LANDING_DIR", "ONETRACK_WAREHOUSE_DIR", "ONETRACK_SETTLEMENT_DIR", "DAGSTER_HOME"):
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+    code = bench.run_bench(
+        scale="S", orders_per_day=20, start=dt.date(2026, 11, 6), days=3, out=tmp_path, log=print,
+        maintenance="weekly",
+    )  # fmt: skip
+    assert code == 0
+    assert ran == ["2026-11-06", "2026-11-07", "maintenance after 2026-11-07", "2026-11-08"]
+    (report_file,) = tmp_path.glob("bench_S_*.json")
+    report = json.loads(report_file.read_text())
+    assert report["maintenance"] == "weekly"
+    assert [(r["after_day"], r["files_after"]) for r in report["maintenance_runs"]] == [("2026-11-07", 12)]
+    assert "peak_rss_bytes" in report["maintenance_runs"][0]
+    assert [d["dt"] for d in report["days"]] == ["2026-11-06", "2026-11-07", "2026-11-08"]
+
+
+def test_cli_maintenance_reaches_run_bench(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(bench, "run_bench", lambda **kw: seen.update(kw) or 0)
+    assert cli.main(["bench", "--days", "30", "--maintenance", "weekly"]) == 0
+    assert seen["maintenance"] == "weekly"
+    assert cli.main(["bench", "--days", "3"]) == 0 and seen["maintenance"] == "none"
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--maintenance", "daily"])
