@@ -157,19 +157,24 @@ def test_after_the_first_day_the_carried_tables_are_validated_by_what_the_day_ch
     from quality.runner import passed_validation, validations_dir
 
     root = validations_dir(pipeline["cfg"].warehouse_dir)
-    suites = ["order_attribution_keys", "gold_order_reexposure_contract", "ad_fee_refund_ledger_order_cap"]
+    snapshots = [
+        "order_attribution_keys",
+        "gold_order_reexposure_contract",
+        "ad_fee_allocation_sums_to_spend",
+    ]
+    suites = [*snapshots, "ad_fee_refund_ledger_order_cap"]
     first, last, before = DAYS[0], DAYS[-1], DAYS[-2]
     validated = {
         (suite, day): (passed_validation(root, suite, day.isoformat()) or {}).get("validated", "failed")
         for suite in suites
         for day in (first, last)
     }
-    for snapshot in suites[:2]:
+    for snapshot in snapshots:
         assert validated[(snapshot, first)] == f"the whole snapshot as of {first}"
         changed = f"rows written as of {last} on the snapshot as of {before} (version"
-        assert changed in validated[(snapshot, last)]
-    assert validated[(suites[2], first)] == f"the whole ledger through {first}"
-    assert validated[(suites[2], last)] == (
+        assert changed in validated[(snapshot, last)], snapshot
+    assert validated[(suites[-1], first)] == f"the whole ledger through {first}"
+    assert validated[(suites[-1], last)] == (
         f"every entry of the orders with an entry settled on {last} (the ledger through {before} passed)"
     )
 
