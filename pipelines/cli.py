@@ -248,7 +248,9 @@ def cmd_maintain(args) -> int:
     cfg = OnetrackConfig.from_env()
     spark = build_spark_session()
     retain = cfg.vacuum_retain_hours if args.retain_hours is None else args.retain_hours
-    results = maintain_warehouse(spark, cfg.warehouse_dir, retain_hours=retain, log=print)
+    results = maintain_warehouse(
+        spark, cfg.warehouse_dir, retain_hours=retain, log=print, parallelism=cfg.maintenance_parallelism
+    )
     before, after = sum(r["files_before"] for r in results), sum(r["files_after"] for r in results)
     print(f"{len(results)} tables: {before} -> {after} data files")
     return 0

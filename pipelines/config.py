@@ -54,6 +54,8 @@ class OnetrackConfig:
     partition_start: str = "2026-11-01"
     # VACUUM keeps the files versions of the last this-many hours need (Delta's default: 7 days).
     vacuum_retain_hours: int = 168
+    # Tables the maintenance job compacts and vacuums at once (assets.maintenance).
+    maintenance_parallelism: int = 4
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -71,6 +73,7 @@ class OnetrackConfig:
             ledger_lookback_days=_env_int("ONETRACK_LEDGER_LOOKBACK_DAYS", 60),
             partition_start=os.environ.get("ONETRACK_PARTITION_START", "2026-11-01"),
             vacuum_retain_hours=_env_int("ONETRACK_VACUUM_RETAIN_HOURS", 168),
+            maintenance_parallelism=_env_int("ONETRACK_MAINTENANCE_PARALLELISM", 4),
             extra=json.loads(os.environ.get("ONETRACK_EXTRA", "{}")),
         )
 

@@ -18,7 +18,11 @@ def compact_and_vacuum(context: OpExecutionContext, spark: SparkResource, settin
     cfg = settings.get_config()
     retain = cfg.vacuum_retain_hours
     results = maintain_warehouse(
-        spark.get_session(), cfg.warehouse_dir, retain_hours=retain, log=context.log.info
+        spark.get_session(),
+        cfg.warehouse_dir,
+        retain_hours=retain,
+        log=context.log.info,
+        parallelism=cfg.maintenance_parallelism,
     )
     rows = "\n".join(
         f"| {r['table'].rsplit('/', 2)[-2]}/{r['table'].rsplit('/', 1)[-1]} "
@@ -34,6 +38,7 @@ def compact_and_vacuum(context: OpExecutionContext, spark: SparkResource, settin
             # partitions of the tables split by value (silver/traffic) compacted value by value
             "partitions_resplit": sum(len(r["rewritten_partitions"]) for r in results),
             "retain_hours": retain,
+            "parallelism": cfg.maintenance_parallelism,
             "by_table": MetadataValue.md("| table | files before | files after |\n|---|---:|---:|\n" + rows),
         },
     )

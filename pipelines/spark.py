@@ -71,14 +71,17 @@ def base_conf(
     shuffle_partitions: int | None = None,
     ui: bool = False,
 ) -> dict[str, str]:
+    partitions = str(shuffle_partitions or os.environ.get("ONETRACK_SPARK_SHUFFLE_PARTITIONS", "8"))
     return {
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": BUSINESS_TZ,
         "spark.driver.memory": driver_memory or os.environ.get("ONETRACK_SPARK_DRIVER_MEMORY", "4g"),
-        "spark.sql.shuffle.partitions": str(
-            shuffle_partitions or os.environ.get("ONETRACK_SPARK_SHUFFLE_PARTITIONS", "8")
-        ),
+        "spark.sql.shuffle.partitions": partitions,
+        # Tasks of a parallel file listing (Delta's VACUUM lists the table's directory with it).
+        # Spark's default, 10000, is sized for a large cluster: on 2 cores it turned a VACUUM of a
+        # 3-file table into 40-90 s (14-21 s with this). Overridable like every setting here.
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": partitions,
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.adaptive.coalescePartitions.enabled": "true",
         "spark.ui.enabled": "true" if ui else "false",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from delta.tables import DeltaTable
 
 from assets.maintenance import (
@@ -120,3 +121,51 @@ def test_a_split_partition_is_rewritten_into_files_of_the_target_size_per_value(
     assert not needs_resplit(compacted, 256 * mb)
     big = [("click", "click", 100 * mb)] + [("impression", "impression", 230 * mb)] * 4
     assert not needs_resplit(big, 256 * mb)  # one small click file is fine; big files stay
+
+
+def test_tables_are_maintained_at_once_in_table_order(monkeypatch):
+    """``parallelism`` tables run side by side (three calls meet at a barrier, which a one-by-one
+    run never passes), and the results come back in table order whatever order they finish in."""
+    import threading
+    import time
+
+    import assets.maintenance as maintenance
+
+    paths = [f"/w/layer/t{i}" for i in range(3)]
+    monkeypatch.setattr(maintenance, "warehouse_tables", lambda spark, warehouse_dir: paths)
+
+    def meeting_at(barrier):
+        def fake_maintain(spark, path, **kwargs):
+            barrier.wait()
+            time.sleep(0.05 * (3 - int(path[-1])))  # t0 finishes last
+            return {"table": path, "files_before": 2, "files_after": 1, "bytes_before": 2, "bytes_after": 1}
+
+        return fake_maintain
+
+    monkeypatch.setattr(maintenance, "maintain_table", meeting_at(threading.Barrier(3, timeout=10)))
+    logged = []
+    results = maintenance.maintain_warehouse(None, "/w", parallelism=3, log=logged.append)
+    assert [r["table"] for r in results] == paths
+    assert logged[-1].startswith("/w/layer/t0:")  # logged as they finished
+
+    monkeypatch.setattr(maintenance, "maintain_table", meeting_at(threading.Barrier(3, timeout=1)))
+    with pytest.raises(RuntimeError, match="3 of 3 tables failed"):  # one at a time: the barrier breaks
+        maintenance.maintain_warehouse(None, "/w", parallelism=1)
+
+
+def test_a_table_that_fails_is_named_and_the_others_are_still_maintained(spark, tmp_path):
+    warehouse = tmp_path / "warehouse"
+    for name in ("a", "c"):
+        _daily_appends(spark, str(warehouse / "silver" / name), days=1, writes_per_day=3)
+    (warehouse / "silver" / "b" / "_delta_log").mkdir(parents=True)  # not a readable Delta table
+    logged = []
+    try:
+        maintain_warehouse(spark, str(warehouse), parallelism=3, log=logged.append)
+    except RuntimeError as exc:
+        assert "silver/b" in str(exc) and "1 of 3 tables" in str(exc)
+    else:
+        raise AssertionError("the broken table did not fail the maintenance")
+    for name in ("a", "c"):
+        assert table_files(spark, str(warehouse / "silver" / name))[0] == 1
+        assert read_table(spark, str(warehouse / "silver" / name)).count() == 30
+    assert sum("failed" in line for line in logged) == 1
