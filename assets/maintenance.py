@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 
 from assets.ingest.contracts import CONTRACTS
 from assets.storage import ensure_properties, hadoop_path, read_table
+from pipelines.config import OnetrackConfig
 
 # Delta's own default retention: versions of the last 7 days stay readable (time travel, and the
 # source versions that settlement manifests name).
@@ -34,13 +35,6 @@ RETENTION_PROPERTY = "delta.deletedFileRetentionDuration"
 # ``dataChange = false`` rewrite, per value, into files of about SPLIT_TARGET_BYTES.
 SPLIT_TABLES = {f"silver/{name}": c.split_by for name, c in CONTRACTS.items() if c.split_by}
 SPLIT_TARGET_BYTES = 256 * 1024 * 1024
-
-# Tables maintained at once (``OnetrackConfig.maintenance_parallelism``). Delta's VACUUM (and
-# OPTIMIZE, DESCRIBE DETAIL) is a chain of small Spark jobs (~29 jobs and ~240 tasks for a 3-file
-# table), so one table at a time leaves the driver waiting on job latency: 25-45 s a table at M
-# on 2 cores, whatever its size. Spark runs jobs submitted from several threads side by side, and
-# the tables are independent Delta logs.
-DEFAULT_PARALLELISM = 4
 
 
 def warehouse_tables(spark: SparkSession, warehouse_dir: str) -> list[str]:
@@ -191,12 +185,16 @@ def maintain_warehouse(
     *,
     retain_hours: int = DEFAULT_RETAIN_HOURS,
     log=None,
-    parallelism: int | None = None,
+    parallelism: int = OnetrackConfig.maintenance_parallelism,
 ) -> list[dict]:
     """:func:`maintain_table` for every table of the warehouse (``SPLIT_TABLES`` by value),
-    ``parallelism`` tables at a time (default :data:`DEFAULT_PARALLELISM`). Results
-    in table order; ``log`` is called from this thread as each table finishes. A table that fails
-    does not stop the others; the first failure (in table order) is raised once all have run."""
+    ``parallelism`` tables at a time. Delta's VACUUM (and OPTIMIZE, DESCRIBE DETAIL) is a chain of
+    small Spark jobs (~29 jobs and ~240 tasks for a 3-file table), so one table at a time leaves
+    the driver waiting on job latency (25-45 s a table at M on 2 cores, whatever its size); Spark
+    runs jobs submitted from several threads side by side, and the tables are independent Delta
+    logs. Results in table order; ``log`` is called from this thread as each table finishes. A
+    table that fails does not stop the others; the first failure (in table order) is raised once
+    all have run."""
     paths = warehouse_tables(spark, warehouse_dir)
 
     def run(path: str) -> dict:
@@ -208,7 +206,7 @@ def maintain_warehouse(
 
     results: dict[str, dict] = {}
     errors: dict[str, BaseException] = {}
-    workers = max(1, min(parallelism or DEFAULT_PARALLELISM, len(paths) or 1))
+    workers = max(1, min(parallelism, len(paths)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="maintain") as pool:
         futures = {pool.submit(run, path): path for path in paths}
         for future in as_completed(futures):
