@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from assets.finance.allocation import ALLOCATION_KEY, allocation_rows
-from assets.finance.asof import FEN, days, from_fen, latest_orders, latest_returns, to_fen
+from assets.finance.asof import FEN, days, from_fen, latest_orders, latest_returns, scope_start, to_fen
 from assets.finance.attribution import attribute_orders
 from assets.finance.schemas import (
     AD_FEE_ALLOCATION_SCHEMA,
@@ -175,10 +175,11 @@ def ledger_entries_for_day(
 ) -> DataFrame:
     """All ledger entries of ``settlement_date`` D (reversals and refunds), SPEC §6 columns.
 
-    Inputs are the silver tables (any landing dates: only ``dt <= D`` is read) and the ledger
-    (only ``settlement_date < D`` is read). Attribution and fees are those as of D: computed here
-    from silver, or ``ad_orders`` when given (the ``ad`` orders as of D with ``allocated_ad_fee``,
-    as :func:`stored_ad_orders` reads them from the snapshots the finance assets wrote for D).
+    Inputs are the silver tables (only ``dt <= D`` is read; the returns as
+    :func:`ledger_returns_as_of` bounds them) and the ledger (only ``settlement_date < D`` is
+    read). Attribution and fees are those as of D: computed here from silver, or ``ad_orders``
+    when given (the ``ad`` orders as of D with ``allocated_ad_fee``, as :func:`stored_ad_orders`
+    reads them from the snapshots the finance assets wrote for D).
     """
     D = settlement_date
     prior = prior_ledger.filter(F.col("settlement_date") < F.lit(D))
@@ -197,7 +198,7 @@ def ledger_entries_for_day(
             lookback_days=cfg.ledger_lookback_days,
             passthrough=("merchant_id", "paid_at", "pay_amount"),
         )
-    returns_now = latest_returns(returns, D)
+    returns_now = ledger_returns_as_of(returns, prior, D, lookback_days=cfg.ledger_lookback_days)
     reversals = reversal_entries(prior, returns_now, D)
     eligible = eligible_returns(
         returns_now,
@@ -207,6 +208,31 @@ def ledger_entries_for_day(
     )
     refunds = refund_entries(eligible, prior, reversals, D)
     return reversals.unionByName(refunds)
+
+
+def ledger_returns_as_of(
+    returns: DataFrame, prior_ledger: DataFrame, as_of_date: dt.date, *, lookback_days: int
+) -> DataFrame:
+    """The latest version as of D of every return the ledger can settle or reverse on D, without
+    reading the returns' whole history: the returns landed since the scope's first paid date less
+    a day, and the older versions of the returns settled and not reversed in ``prior_ledger``.
+
+    Only orders paid in the scope (``[D - lookback_days, D]``) can be eligible, and a return
+    happens after its order's payment, so every version of their returns landed on or after that
+    day (the landing rule, ``LANDING_SLACK_DAYS``). A settled return may change any time later, so
+    its versions are read from every landing date (a stale version landing late must not hide its
+    latest one). The rows this gives for other returns (of orders paid before the scope, possibly
+    not their latest version) match no order of the scope and are not settled, so neither
+    :func:`eligible_returns` nor :func:`reversal_entries` uses them."""
+    first_landing = scope_start(as_of_date, lookback_days) - dt.timedelta(days=LANDING_SLACK_DAYS)
+    settled = prior_ledger.filter(F.col("entry_type") == F.lit(ENTRY_REFUND)).select("return_id")
+    reversed_ids = prior_ledger.filter(F.col("entry_type") == F.lit(ENTRY_REVERSAL)).select("return_id")
+    open_ids = settled.join(reversed_ids, on="return_id", how="left_anti")
+    recent = returns.filter(F.col("dt") >= F.lit(first_landing))
+    older_settled = returns.filter(F.col("dt") < F.lit(first_landing)).join(
+        open_ids, on="return_id", how="left_semi"
+    )
+    return latest_returns(recent.unionByName(older_settled), as_of_date)
 
 
 def returns_out_of_scope(

@@ -182,6 +182,57 @@ def test_ledger_entries_for_one_day(spark):
     }
 
 
+def test_reversals_read_settled_returns_from_every_landing_date(spark):
+    """New refunds only come from the returns landed within the lookback scope; a settled return
+    is looked up in every landing date, so its reversal is found however old it is, and a stale
+    version landing late does not reverse it (its latest version still wins)."""
+    D = dt.date(2026, 11, 10)  # scope: paid from 2026-09-11, so returns landed from 2026-09-10
+    cfg = OnetrackConfig(partition_start="2026-11-01")
+    order, click = ad_order("X", "cx", "2026-11-05T12:00:00+08:00", dt_="2026-11-05")
+    prior = prior_entry(spark, "2026-08-20", "OLD", "old1", "10.00", "4.00").unionByName(
+        prior_entry(spark, "2026-08-20", "OLD", "old2", "10.00", "3.00")
+    )
+    returns = returns_df(
+        spark,
+        [
+            # old1: settled 08-20, cancelled on 09-01 (both versions before the scope's landing dates)
+            ret("old1", "OLD", "2026-08-20T10:00:00+08:00", "40.00", "2026-08-20"),
+            ret(
+                "old1",
+                "OLD",
+                None,
+                "40.00",
+                "2026-09-01",
+                status="cancelled",
+                updated_at="2026-09-01T10:00:00+08:00",
+            ),
+            # old2: settled 08-20; a stale version stamped 08-15 lands late, inside the scope's dates
+            ret("old2", "OLD", "2026-08-20T10:00:00+08:00", "30.00", "2026-08-20"),
+            ret(
+                "old2",
+                "OLD",
+                None,
+                "30.00",
+                "2026-09-15",
+                status="requested",
+                updated_at="2026-08-15T10:00:00+08:00",
+            ),
+        ],
+    )
+    entries = ledger_entries_for_day(
+        D,
+        orders=orders_df(spark, [order]),
+        returns=returns,
+        traffic=traffic_df(spark, [click]),
+        ad_spend=ad_spend_df(spark, [spend("cx", "2026-11-05", "1.00")]),
+        prior_ledger=prior,
+        cfg=cfg,
+    )
+    assert ledger_rows(entries) == {
+        ("2026-11-10", "reversal", "OLD", "old1"): (Decimal("10.00"), Decimal("-4.00"))
+    }
+
+
 # --- the orchestrator: four landing days, data arriving late, reversals, restated spend ---------
 
 # The first settlement date sees everything landed by then (here: orders on 11-01, returns on 11-02).
@@ -371,7 +422,15 @@ def test_returns_out_of_scope(spark):
             # landed 70 days before it was stamped (breaks the landing rule): older than the day's
             # earliest stamp (09-20) less a day, its partition is not read; read, it would be
             # "late"'s latest version and take it off the report
-            ret("late", "old", None, "10.00", "2026-09-01", status="cancelled", updated_at="2026-11-09T10:00:00+08:00"),  # noqa: E501
+            ret(
+                "late",
+                "old",
+                None,
+                "10.00",
+                "2026-09-01",
+                status="cancelled",
+                updated_at="2026-11-09T10:00:00+08:00",
+            ),  # noqa: E501
         ],
     )
     ledger = prior_entry(spark, "2026-09-21", "old", "settled", "10.00", "1.00")
