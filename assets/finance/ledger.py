@@ -83,6 +83,13 @@ def eligible_returns(
     )
 
 
+def unreversed_refunds(prior_ledger: DataFrame) -> DataFrame:
+    """The refund rows of ``prior_ledger`` whose return has no reversal: what can still be reversed."""
+    settled = prior_ledger.filter(F.col("entry_type") == F.lit(ENTRY_REFUND))
+    reversed_ids = prior_ledger.filter(F.col("entry_type") == F.lit(ENTRY_REVERSAL)).select("return_id")
+    return settled.join(reversed_ids, on="return_id", how="left_anti")
+
+
 def reversal_entries(
     prior_ledger: DataFrame, returns_as_of: DataFrame, settlement_date: dt.date
 ) -> DataFrame:
@@ -90,11 +97,9 @@ def reversal_entries(
 
     The reversal repeats the refund row with its own settlement date and the amount negated.
     """
-    settled = prior_ledger.filter(F.col("entry_type") == F.lit(ENTRY_REFUND))
-    reversed_ids = prior_ledger.filter(F.col("entry_type") == F.lit(ENTRY_REVERSAL)).select("return_id")
     status_now = returns_as_of.select("return_id", F.col("status").alias("_status_now"))
     changed = (
-        settled.join(reversed_ids, on="return_id", how="left_anti")
+        unreversed_refunds(prior_ledger)
         .join(status_now, on="return_id", how="inner")
         .filter(F.col("_status_now") != F.lit("refunded"))
     )
@@ -225,9 +230,7 @@ def ledger_returns_as_of(
     not their latest version) match no order of the scope and are not settled, so neither
     :func:`eligible_returns` nor :func:`reversal_entries` uses them."""
     first_landing = scope_start(as_of_date, lookback_days) - dt.timedelta(days=LANDING_SLACK_DAYS)
-    settled = prior_ledger.filter(F.col("entry_type") == F.lit(ENTRY_REFUND)).select("return_id")
-    reversed_ids = prior_ledger.filter(F.col("entry_type") == F.lit(ENTRY_REVERSAL)).select("return_id")
-    open_ids = settled.join(reversed_ids, on="return_id", how="left_anti")
+    open_ids = unreversed_refunds(prior_ledger).select("return_id")
     recent = returns.filter(F.col("dt") >= F.lit(first_landing))
     older_settled = returns.filter(F.col("dt") < F.lit(first_landing)).join(
         open_ids, on="return_id", how="left_semi"

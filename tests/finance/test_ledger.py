@@ -183,8 +183,8 @@ def test_ledger_entries_for_one_day(spark):
 
 
 def test_reversals_read_settled_returns_from_every_landing_date(spark):
-    """New refunds only come from the returns landed within the lookback scope; a settled return
-    is looked up in every landing date, so its reversal is found however old it is, and a stale
+    """The ledger reads the returns landed within the lookback scope, but a settled return is
+    looked up in every landing date, so its reversal is found however old it is, and a stale
     version landing late does not reverse it (its latest version still wins)."""
     D = dt.date(2026, 11, 10)  # scope: paid from 2026-09-11, so returns landed from 2026-09-10
     cfg = OnetrackConfig(partition_start="2026-11-01")
@@ -430,7 +430,7 @@ def test_returns_out_of_scope(spark):
                 "2026-09-01",
                 status="cancelled",
                 updated_at="2026-11-09T10:00:00+08:00",
-            ),  # noqa: E501
+            ),
         ],
     )
     ledger = prior_entry(spark, "2026-09-21", "old", "settled", "10.00", "1.00")
