@@ -94,7 +94,7 @@ def test_silver_keys_are_unique(spark, pipeline):
     cfg = pipeline["cfg"]
     for source, contract in CONTRACTS.items():
         df = read_table(spark, cfg.table_path("silver", source))
-        key = list(contract.duplicate_key or ("record_hash",))
+        key = list(contract.duplicate_columns)
         assert df.groupBy(*key).count().filter("count > 1").count() == 0, source
         versions = ["source_file", "line_number"]
         assert df.groupBy(*versions).count().filter("count > 1").count() == 0, source

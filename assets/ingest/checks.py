@@ -80,7 +80,7 @@ def _range_conditions(contract: SourceContract) -> dict:
 
 def silver_suites(contract: SourceContract) -> list[Suite]:
     name = contract.name
-    key_cols = list(contract.duplicate_key or ("record_hash",))
+    key_cols = list(contract.duplicate_columns)
 
     def values():
         out = schema_expectations(silver_schema(contract))

@@ -73,6 +73,12 @@ class SourceContract:
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
+    @property
+    def duplicate_columns(self) -> tuple[str, ...]:
+        """What makes two records duplicates (SPEC §3): ``duplicate_key``, else ``record_hash``
+        (the hash of every typed field: an exact repeat)."""
+        return self.duplicate_key or ("record_hash",)
+
     def enum_values(self, name: str) -> tuple[str, ...]:
         [values] = [f.enum for f in self.fields if f.name == name and f.enum]
         return values

@@ -100,7 +100,7 @@ def earlier_duplicate_keys(
     bulk of a day (recent records) is joined against two partitions, not every partition back to
     the batch's latest-arriving record.
     """
-    cols = list(contract.duplicate_key or ("record_hash",))
+    cols = list(contract.duplicate_columns)
     path = cfg.table_path("silver", contract.name)
     if not table_exists(spark, path):
         return spark.createDataFrame([], ", ".join(f"{c} string" for c in cols))

@@ -178,9 +178,18 @@ def test_split_quarantine_duplicates_accepted(spark):
 
 
 def test_traffic_duplicate_is_a_repeated_event_id(spark):
-    records = [event(event_id="e1"), event(event_id="e1", shown_price="10.00"), event(event_id="e2")]
+    records = [
+        event(event_id="e1"),
+        event(event_id="e1", shown_price="10.00"),  # same event_id, other fields differ: duplicate
+        event(event_id="e2"),  # seen in an earlier partition
+        event(event_id="e3"),  # seen earlier and repeated here: both copies are duplicates
+        event(event_id="e3"),
+        event(event_id="e4"),
+    ]
     validated = validate_records(bronze_frame(spark, records), TRAFFIC)
-    earlier = spark.createDataFrame([("e2",)], "event_id string")
+    earlier = spark.createDataFrame([("e2",), ("e3",), ("e9",)], "event_id string")
     accepted, _, duplicates = split_records(validated, earlier, TRAFFIC)
-    assert [r.line_number for r in accepted.collect()] == [1]
-    assert sorted(r.line_number for r in duplicates.collect()) == [2, 3]
+    assert [r.line_number for r in accepted.orderBy("line_number").collect()] == [1, 6]
+    assert sorted(r.line_number for r in duplicates.collect()) == [2, 3, 4, 5]
+    # event_id is traffic's duplicate key: no record hash is computed for it
+    assert {r.record_hash for r in validated.collect()} == {None}
