@@ -34,6 +34,12 @@ RETENTION_PROPERTY = "delta.deletedFileRetentionDuration"
 # values, so these tables are compacted by :func:`resplit_partitions` instead: the same
 # ``dataChange = false`` rewrite, per value, into files of about SPLIT_TARGET_BYTES.
 SPLIT_TABLES = {f"silver/{name}": c.split_by for name, c in CONTRACTS.items() if c.split_by}
+# Table properties the writers set when they create a table (``SourceContract.silver_properties``:
+# the columns Delta keeps statistics on); a table created before a property existed gets it at its
+# next maintenance, before its files are rewritten, so the compacted files follow it.
+TABLE_PROPERTIES = {
+    f"silver/{name}": c.silver_properties for name, c in CONTRACTS.items() if c.silver_properties
+}
 SPLIT_TARGET_BYTES = 256 * 1024 * 1024
 
 
@@ -150,15 +156,21 @@ def maintain_table(
     retain_hours: int = DEFAULT_RETAIN_HOURS,
     split_by: str | None = None,
     target_bytes: int = SPLIT_TARGET_BYTES,
+    properties: dict[str, str] | None = None,
 ) -> dict:
     """Compact then vacuum one table; returns the file counts before and after.
 
     Compaction is Delta's OPTIMIZE, or, for a table whose files are split by the value of
-    ``split_by``, :func:`resplit_partitions` (which keeps one value per file).
+    ``split_by``, :func:`resplit_partitions` (which keeps one value per file). ``properties``
+    (:data:`TABLE_PROPERTIES`) are set first, with the retention VACUUM keeps (one commit, only
+    when something differs).
     """
     from delta.tables import DeltaTable
 
     files_before, bytes_before = table_files(spark, path)
+    # VACUUM keeps what the property says (see RETENTION_PROPERTY)
+    wanted = {**(properties or {}), RETENTION_PROPERTY: f"interval {int(retain_hours)} hours"}
+    ensure_properties(spark, path, wanted)
     table = DeltaTable.forPath(spark, path)
     rewritten = []
     if split_by is None:
@@ -166,8 +178,6 @@ def maintain_table(
     else:
         rewritten = resplit_partitions(spark, path, split_by, target_bytes=target_bytes)
     files_after, bytes_after = table_files(spark, path)
-    # VACUUM keeps what the property says (see RETENTION_PROPERTY); a commit only when it differs
-    ensure_properties(spark, path, {RETENTION_PROPERTY: f"interval {int(retain_hours)} hours"})
     table.vacuum()
     return {
         "table": path,
@@ -198,11 +208,17 @@ def maintain_warehouse(
     paths = warehouse_tables(spark, warehouse_dir)
 
     def run(path: str) -> dict:
-        split_by = next(
-            (column for table, column in SPLIT_TABLES.items() if path.rstrip("/").endswith("/" + table)),
-            None,
+        def setting(tables: dict):
+            matches = (value for table, value in tables.items() if path.rstrip("/").endswith("/" + table))
+            return next(matches, None)
+
+        return maintain_table(
+            spark,
+            path,
+            retain_hours=retain_hours,
+            split_by=setting(SPLIT_TABLES),
+            properties=setting(TABLE_PROPERTIES),
         )
-        return maintain_table(spark, path, retain_hours=retain_hours, split_by=split_by)
 
     results: dict[str, dict] = {}
     errors: dict[str, BaseException] = {}

@@ -90,13 +90,15 @@ def replace_partition(
     partition_by: Sequence[str] | None = None,
     *,
     merge_schema: bool = False,
+    properties: dict[str, str] | None = None,
 ) -> int:
     """Overwrite exactly the rows matching ``partition`` (column -> value) with ``df``.
 
     Idempotent: re-running with the same input leaves the table's content unchanged. Returns the
     table version written. The commit's ``userMetadata`` records the partition. With
     ``merge_schema``, columns of ``df`` the table lacks are added to it (older rows read them as
-    null).
+    null). ``properties``: Delta table properties, applied by Delta when this write creates the
+    table (an existing table keeps its own: :func:`ensure_properties`).
     """
     predicate = " AND ".join(f"{col} = {_literal(val)}" for col, val in partition.items())
     writer = (
@@ -107,6 +109,8 @@ def replace_partition(
     )
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
+    for name, value in (properties or {}).items():
+        writer = writer.option(name, value)
     tag = {"partition": _partition_tag(partition)}
     writer.option("userMetadata", json.dumps(tag, sort_keys=True)).save(path)
     return _written_version(df.sparkSession, path)

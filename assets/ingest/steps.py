@@ -138,7 +138,13 @@ def ingest_silver(spark: SparkSession, cfg: OnetrackConfig, contract: SourceCont
     ).localCheckpoint(eager=True)
     silver = to_silver(labeled.filter(F.col("disposition") == "accepted"), contract)
     quarantine = to_quarantine(labeled.filter(F.col("disposition") == "quarantined"))
-    silver_version = replace_partition(silver, cfg.table_path("silver", contract.name), {"dt": day}, ["dt"])
+    silver_version = replace_partition(
+        silver,
+        cfg.table_path("silver", contract.name),
+        {"dt": day},
+        ["dt"],
+        properties=contract.silver_properties,
+    )
     quarantine_version = replace_partition(
         quarantine, cfg.table_path("quarantine", contract.name), {"dt": day}, ["dt"]
     )

@@ -80,12 +80,17 @@ def validate_records(bronze: DataFrame, contract: SourceContract) -> DataFrame:
     for rule in contract.consistency:
         checks.append(F.when(~F.coalesce(rule.holds(), F.lit(True)), F.lit(rule.rule)))
     known = F.array(*[F.lit(n) for n in contract.field_names])
+    # A map's keys are distinct, so a record has an unknown key exactly when its map holds more
+    # keys than the known fields found in it: the set difference is computed only for those few
+    # records (it built a hash set per record: ~3 s a day of traffic at M).
+    known_found = sum(F.when(_raw(n).isNotNull(), 1).otherwise(0) for n in contract.field_names)
+    extra = F.when(F.size(F.col("fields")) > known_found, F.array_except(F.map_keys(F.col("fields")), known))
     df = (
         df.withColumn("violations", F.array_compact(F.array(*checks)))
         .withColumn("rule", F.try_element_at(F.col("violations"), F.lit(1)))
         .withColumn(
             "extra_fields",
-            F.when(F.col("fields").isNotNull(), F.array_except(F.map_keys(F.col("fields")), known)),
+            F.when(F.col("fields").isNotNull(), F.coalesce(extra, F.array().cast("array<string>"))),
         )
     )
     for name, expr in contract.derived.items():

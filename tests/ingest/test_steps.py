@@ -152,6 +152,11 @@ def test_parquet_truncated_file_and_duplicate_event(spark, zone):
     )
     # 17:00 UTC on Nov 2 is 01:00 on Nov 3 in Asia/Shanghai.
     assert [(r.event_id, r.local) for r in rows] == [("e1", "2026-11-03 01:00"), ("e2", "2026-11-03 02:00")]
+    # the table is created with statistics on the columns its readers filter on, and only those
+    path = zone.table_path("silver", "traffic")
+    properties = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["properties"]
+    assert properties["delta.dataSkippingStatsColumns"] == "event_type,event_time"
+    assert _stats_columns(spark, path) == {"event_type", "event_time"}
 
 
 def test_duplicate_lookback_starts_a_day_before_the_earliest_valid_record(spark):
@@ -217,6 +222,19 @@ def test_duplicates_of_late_records_are_looked_up_in_older_partitions_only_for_t
     assert len(whole) == 3 and bounded & set(hashes.values()) == whole & set(hashes.values())
 
 
+def _stats_columns(spark, path) -> set[str]:
+    """The columns the statistics of the table's current files name (min, max or null count)."""
+    current = {f.rsplit("/", 1)[-1] for f in read_table(spark, path).inputFiles()}
+    log = spark.read.json(f"{path}/_delta_log/*.json").filter(F.col("add").isNotNull())
+    log = log.filter(F.element_at(F.split("add.path", "/"), -1).isin(*current))
+    schema = "minValues map<string,string>, maxValues map<string,string>, nullCount map<string,bigint>"
+    out = set()
+    for r in log.select(F.from_json("add.stats", schema).alias("s")).collect():
+        for part in (r.s.minValues, r.s.maxValues, r.s.nullCount):
+            out |= set(part or {})
+    return out
+
+
 def _file_ranges(spark, path, column, day):
     """(min, max) of ``column`` per data file of the ``dt = day`` partition, from the statistics
     in the Delta log of the table's current files: what Delta's data skipping decides by."""
@@ -237,7 +255,7 @@ def test_silver_traffic_split_by_event_type_lets_click_reads_skip_impression_fil
     such a table value by value (one file per event_type and day here), rewrites a day written
     before the split the same way, keeps the rows, and has nothing left to do on a second run."""
     from assets.ingest.validate import silver_columns, to_silver
-    from assets.maintenance import maintain_table, partitions_to_resplit
+    from assets.maintenance import maintain_table, maintain_warehouse, partitions_to_resplit
     from assets.storage import replace_partition
 
     special = {
@@ -267,10 +285,14 @@ def test_silver_traffic_split_by_event_type_lets_click_reads_skip_impression_fil
     # day 1: two small files per value; day 2: mixed files
     assert partitions_to_resplit(spark, path, "event_type") == [D1, D2]
 
-    result = maintain_table(spark, path, split_by="event_type")
+    # written without the table properties of silver/traffic (as before they existed): every
+    # column has statistics until the maintenance sets them; the files it rewrites follow them
+    assert {"event_id", "user_id", "event_type"} <= _stats_columns(spark, path)
+    [result] = maintain_warehouse(spark, str(tmp_path))
     assert result["rewritten_partitions"] == [str(D1), str(D2)]
     assert result["files_after"] == 4
     for day in (D1, D2):
         assert ranges(day) == [("click", "click"), ("impression", "impression")]
+    assert _stats_columns(spark, path) == {"event_type", "event_time"}
     assert sorted(read_table(spark, path).collect()) == rows_before
     assert maintain_table(spark, path, split_by="event_type")["rewritten_partitions"] == []

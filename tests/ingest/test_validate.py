@@ -73,6 +73,19 @@ def test_unknown_fields_are_reported_not_fatal(spark):
     assert sorted(row["extra_fields"]) == ["channel", "coupon_code"]
 
 
+def test_unknown_fields_found_beside_missing_and_null_fields(spark):
+    """An unknown key is found whatever the known keys do: one missing (the map has as many keys
+    as the contract has fields), one present with a null value, or none of them extra."""
+    missing_user = {k: v for k, v in order(coupon_code="X").items() if k != "user_id"}
+    null_pool = order(voucher_pool=None, platform_subsidy="0.00", channel="y")
+    only_missing = {k: v for k, v in order().items() if k != "user_id"}
+    assert len(missing_user) == len(ORDERS.fields)
+    df = validate_records(bronze_frame(spark, [missing_user, null_pool, only_missing]), ORDERS)
+    rows = df.orderBy("line_number").collect()
+    assert [r["extra_fields"] for r in rows] == [["coupon_code"], ["channel"], []]
+    assert [r["rule"] for r in rows] == ["user_id:required", None, "user_id:required"]
+
+
 def test_all_violations_listed_first_is_rule(spark):
     record = order(order_id=None, quantity=0, status="x")
     row = validate_records(bronze_frame(spark, [record]), ORDERS).first()
