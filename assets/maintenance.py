@@ -29,17 +29,16 @@ DEFAULT_RETAIN_HOURS = 168
 # 0 hours is ignored"), so the configured hours are written into the property before VACUUM.
 RETENTION_PROPERTY = "delta.deletedFileRetentionDuration"
 
-# The silver tables whose files are split by a field's value (``SourceContract.split_by``; the
-# readers of one value skip the other files). Delta's OPTIMIZE would merge files of different
-# values, so these tables are compacted by :func:`resplit_partitions` instead: the same
-# ``dataChange = false`` rewrite, per value, into files of about SPLIT_TARGET_BYTES.
-SPLIT_TABLES = {f"silver/{name}": c.split_by for name, c in CONTRACTS.items() if c.split_by}
-# Table properties the writers set when they create a table (``SourceContract.silver_properties``:
-# the columns Delta keeps statistics on); a table created before a property existed gets it at its
-# next maintenance, before its files are rewritten, so the compacted files follow it.
-TABLE_PROPERTIES = {
-    f"silver/{name}": c.silver_properties for name, c in CONTRACTS.items() if c.silver_properties
-}
+# The silver tables, by their source contract, for what their maintenance differs in:
+# - a table whose files are split by a field's value (``SourceContract.split_by``; the readers of
+#   one value skip the other files): Delta's OPTIMIZE would merge files of different values, so it
+#   is compacted by :func:`resplit_partitions` instead: the same ``dataChange = false`` rewrite,
+#   per value, into files of about SPLIT_TARGET_BYTES;
+# - the table properties its writer sets when it creates the table
+#   (``SourceContract.silver_properties``: the columns Delta keeps statistics on): a table created
+#   before a property existed gets it at its next maintenance, before its files are rewritten, so
+#   the compacted files follow it.
+SILVER_CONTRACTS = {f"silver/{name}": c for name, c in CONTRACTS.items()}
 SPLIT_TARGET_BYTES = 256 * 1024 * 1024
 
 
@@ -162,8 +161,8 @@ def maintain_table(
 
     Compaction is Delta's OPTIMIZE, or, for a table whose files are split by the value of
     ``split_by``, :func:`resplit_partitions` (which keeps one value per file). ``properties``
-    (:data:`TABLE_PROPERTIES`) are set first, with the retention VACUUM keeps (one commit, only
-    when something differs).
+    (``SourceContract.silver_properties``) are set first, with the retention VACUUM keeps (one
+    commit, only when something differs).
     """
     from delta.tables import DeltaTable
 
@@ -197,27 +196,24 @@ def maintain_warehouse(
     log=None,
     parallelism: int = OnetrackConfig.maintenance_parallelism,
 ) -> list[dict]:
-    """:func:`maintain_table` for every table of the warehouse (``SPLIT_TABLES`` by value),
-    ``parallelism`` tables at a time. Delta's VACUUM (and OPTIMIZE, DESCRIBE DETAIL) is a chain of
-    small Spark jobs (~29 jobs and ~240 tasks for a 3-file table), so one table at a time leaves
-    the driver waiting on job latency (25-45 s a table at M on 2 cores, whatever its size); Spark
-    runs jobs submitted from several threads side by side, and the tables are independent Delta
-    logs. Results in table order; ``log`` is called from this thread as each table finishes. A
-    table that fails does not stop the others; the first failure (in table order) is raised once
-    all have run."""
+    """:func:`maintain_table` for every table of the warehouse (each silver table as its contract says:
+    ``SILVER_CONTRACTS``), ``parallelism`` tables at a time. Delta's VACUUM (and OPTIMIZE, DESCRIBE DETAIL) is
+    a chain of small Spark jobs (~29 jobs and ~240 tasks for a 3-file table), so one table at a time leaves
+    the driver waiting on job latency (25-45 s a table at M on 2 cores, whatever its size); Spark runs jobs
+    submitted from several threads side by side, and the tables are independent Delta logs. Results in table
+    order; ``log`` is called from this thread as each table finishes. A table that fails does not stop the
+    others; the first failure (in table order) is raised once all have run."""
     paths = warehouse_tables(spark, warehouse_dir)
 
     def run(path: str) -> dict:
-        def setting(tables: dict):
-            matches = (value for table, value in tables.items() if path.rstrip("/").endswith("/" + table))
-            return next(matches, None)
-
+        table = "/".join(path.rstrip("/").split("/")[-2:])  # <layer>/<name>
+        contract = SILVER_CONTRACTS.get(table)
         return maintain_table(
             spark,
             path,
             retain_hours=retain_hours,
-            split_by=setting(SPLIT_TABLES),
-            properties=setting(TABLE_PROPERTIES),
+            split_by=None if contract is None else contract.split_by,
+            properties=None if contract is None else contract.silver_properties,
         )
 
     results: dict[str, dict] = {}

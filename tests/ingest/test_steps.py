@@ -222,14 +222,18 @@ def test_duplicates_of_late_records_are_looked_up_in_older_partitions_only_for_t
     assert len(whole) == 3 and bounded & set(hashes.values()) == whole & set(hashes.values())
 
 
-def _stats_columns(spark, path) -> set[str]:
-    """The columns the statistics of the table's current files name (min, max or null count)."""
+def _current_adds(spark, path):
+    """The Delta log's ``add`` rows of the table's current data files."""
     current = {f.rsplit("/", 1)[-1] for f in read_table(spark, path).inputFiles()}
     log = spark.read.json(f"{path}/_delta_log/*.json").filter(F.col("add").isNotNull())
-    log = log.filter(F.element_at(F.split("add.path", "/"), -1).isin(*current))
+    return log.filter(F.element_at(F.split("add.path", "/"), -1).isin(*current))
+
+
+def _stats_columns(spark, path) -> set[str]:
+    """The columns the statistics of the table's current files name (min, max or null count)."""
     schema = "minValues map<string,string>, maxValues map<string,string>, nullCount map<string,bigint>"
     out = set()
-    for r in log.select(F.from_json("add.stats", schema).alias("s")).collect():
+    for r in _current_adds(spark, path).select(F.from_json("add.stats", schema).alias("s")).collect():
         for part in (r.s.minValues, r.s.maxValues, r.s.nullCount):
             out |= set(part or {})
     return out
@@ -238,12 +242,7 @@ def _stats_columns(spark, path) -> set[str]:
 def _file_ranges(spark, path, column, day):
     """(min, max) of ``column`` per data file of the ``dt = day`` partition, from the statistics
     in the Delta log of the table's current files: what Delta's data skipping decides by."""
-    current = {f.rsplit("/", 1)[-1] for f in read_table(spark, path).inputFiles()}
-    log = spark.read.json(f"{path}/_delta_log/*.json").filter(F.col("add").isNotNull())
-    log = log.filter(
-        (F.col("add.partitionValues.dt") == str(day))
-        & F.element_at(F.split("add.path", "/"), -1).isin(*current)
-    )
+    log = _current_adds(spark, path).filter(F.col("add.partitionValues.dt") == str(day))
     schema = "minValues map<string,string>, maxValues map<string,string>"
     stats = log.select(F.from_json("add.stats", schema).alias("s"))
     return sorted((r.s.minValues[column], r.s.maxValues[column]) for r in stats.collect())
