@@ -35,7 +35,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from assets.storage import BROADCAST_MAX_ROWS, ensure_properties, read_table, replace_partition, table_exists
+from assets.storage import (
+    BROADCAST_MAX_ROWS,
+    ensure_properties,
+    read_table,
+    replace_partition,
+    table_exists,
+    table_id,
+)
 from pipelines.config import OnetrackConfig
 from quality.runner import passed_with
 
@@ -410,7 +417,7 @@ class SnapshotTable:
         return max((r["version"] for r in later), default=version)
 
     def _table_id(self) -> str:
-        return self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path}`").select("id").first()[0]
+        return table_id(self.spark, self.path)
 
     def _last_commit(self):
         from delta.tables import DeltaTable

@@ -143,7 +143,7 @@ def partition_dates(spark: SparkSession, path: str, column: str) -> set[dt.date]
 def ensure_properties(spark: SparkSession, path: str, properties: dict[str, str]) -> bool:
     """Set the table properties the Delta table at ``path`` lacks or holds with another value (one
     ``SET TBLPROPERTIES`` commit; rows unchanged); True if it committed."""
-    current = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["properties"]
+    current = table_properties(spark, path)
     missing = {k: v for k, v in properties.items() if current.get(k) != v}
     if not missing:
         return False
@@ -152,20 +152,61 @@ def ensure_properties(spark: SparkSession, path: str, properties: dict[str, str]
     return True
 
 
+def _delta_log(spark: SparkSession, path: str):
+    """Delta's (cached) ``DeltaLog`` of the table at ``path`` through the JVM gateway; None on
+    Spark Connect, which has no gateway."""
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is None:
+        return None
+    return jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+
+
+def _current_snapshot(spark: SparkSession, path: str):
+    """Delta's snapshot of the table as its log is now (the log listed again, like a read): its
+    version and metadata come from the log and the checksum Delta writes with each commit, without
+    the Spark jobs of ``DESCRIBE DETAIL`` or ``history()`` (1-2 s each on a table just written).
+    None on Spark Connect."""
+    delta_log = _delta_log(spark, path)
+    if delta_log is None:
+        return None
+    none = spark._jvm.scala.Option.empty()
+    return delta_log.update(False, none, none)
+
+
 def table_version(spark: SparkSession, path: str) -> int:
-    """The table's latest version, from its history (reads the log as it is now)."""
+    """The table's latest version (reads the log as it is now)."""
     from delta.tables import DeltaTable
 
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+    snapshot = _current_snapshot(spark, path)
+    if snapshot is None:
+        return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+    return int(snapshot.version())
+
+
+def table_id(spark: SparkSession, path: str) -> str:
+    """The table's id (Delta's ``metaData.id``: a table created again at the same path gets a
+    new one)."""
+    snapshot = _current_snapshot(spark, path)
+    if snapshot is None:
+        return spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("id").first()[0]
+    return str(snapshot.metadata().id())
+
+
+def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
+    """The table's properties (``delta.*`` settings and others), as ``DESCRIBE DETAIL`` shows them."""
+    snapshot = _current_snapshot(spark, path)
+    if snapshot is None:
+        return dict(spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["properties"])
+    as_java = spark._jvm.scala.jdk.javaapi.CollectionConverters.asJava
+    return dict(as_java(snapshot.metadata().configuration()))
 
 
 def _written_version(spark: SparkSession, path: str) -> int:
     """The version this process just committed to ``path``: Delta's cached snapshot of the table
     is the one the write left, so no Spark job is needed (Spark Connect: ask the history)."""
-    jvm = getattr(spark, "_jvm", None)
-    if jvm is None:
+    delta_log = _delta_log(spark, path)
+    if delta_log is None:
         return table_version(spark, path)
-    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
     return int(delta_log.unsafeVolatileSnapshot().version())
 
 
