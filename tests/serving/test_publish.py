@@ -184,6 +184,21 @@ def test_publish_reports_row_counts(published, warehouse):
     assert os.listdir(os.path.dirname(published.path)) == ["kpi.duckdb"]
 
 
+def test_the_checks_expected_counts_are_the_same_from_duckdb_and_spark(spark, warehouse):
+    from assets.serving.checks import expected_row_counts
+
+    # by hand from the fixture: kpi_daily has 4 rows over 2 snapshots, 3 distinct dt; the ledger 2 rows
+    expected = {
+        "kpi_daily": 3,
+        "kpi_merchant_daily": 1,
+        "kpi_campaign_daily": 1,
+        "return_attribution_daily": 1,
+        "ad_fee_refund_ledger": 2,
+    }
+    assert expected_row_counts(warehouse) == expected
+    assert expected_row_counts(warehouse, spark) == expected
+
+
 def test_serving_shows_latest_snapshot_per_key(published):
     with bare_connection(published.path) as con:
         rows = con.execute("SELECT dt, as_of, orders, payment_gmv, roi FROM kpi_daily ORDER BY dt").fetchall()
