@@ -54,6 +54,8 @@ CSV_COLUMNS = [
     "day_wall_s",
     "day_ge_share",
     "day_peak_rss_bytes",
+    "day_jvm_gc_s",
+    "day_cached_bytes",
 ]
 
 
@@ -239,6 +241,12 @@ class DayFigures:
     peak_rss_bytes: int | None
     steps: list[StepFigures]
     checks_run: bool = True  # False: a history day, run without its checks (``--history-days``)
+    # The Spark driver JVM (None without one in this process, e.g. Spark Connect): its garbage
+    # collectors' pause time during the day, and the bytes Spark held cached or checkpointed when
+    # the day ended (persisted RDDs, in memory and on disk). A process that runs many days ages
+    # when these grow: the figures tell it from a day whose own work grew.
+    jvm_gc_s: float | None = None
+    cached_bytes: int | None = None
 
 
 def day_figures(
@@ -337,6 +345,31 @@ def tree_rss_bytes(root_pid: int, proc: str | Path = "/proc", page_size: int | N
             total += stats[pid][3]
         todo.extend(children.get(pid, []))
     return total * page_size
+
+
+@dataclass(frozen=True)
+class JvmState:
+    gc_pause_s: float  # total pause time of the driver JVM's collectors since it started
+    cached_bytes: int  # persisted RDD blocks (memory + disk)
+
+
+def jvm_state(context=None) -> JvmState | None:
+    """The Spark driver JVM's GC and block-manager figures, or None when this process has no
+    SparkContext (e.g. Spark Connect). Concurrent collectors (G1's "Concurrent GC") run beside
+    the application and are not pauses: not counted."""
+    from pyspark import SparkContext
+
+    context = context or SparkContext._active_spark_context
+    if context is None or getattr(context, "_jvm", None) is None:
+        return None
+    jvm = context._jvm
+    pause_ms = sum(
+        bean.getCollectionTime()
+        for bean in jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+        if "Concurrent" not in bean.getName() and bean.getCollectionTime() > 0
+    )
+    cached = sum(info.memSize() + info.diskSize() for info in context._jsc.sc().getRDDStorageInfo())
+    return JvmState(pause_ms / 1000.0, int(cached))
 
 
 class PeakMemorySampler:
@@ -442,6 +475,8 @@ def csv_rows(scale: str, orders_per_day: int, days: list[DayFigures]) -> list[di
                     "day_wall_s": _round(day.wall_s, 3),
                     "day_ge_share": _round(day.ge_share, 4),
                     "day_peak_rss_bytes": day.peak_rss_bytes,
+                    "day_jvm_gc_s": _round(day.jvm_gc_s, 3),
+                    "day_cached_bytes": day.cached_bytes,
                 }
             )
     return rows
@@ -500,6 +535,8 @@ def format_day(day: DayFigures) -> str:
     lines.append(
         f"[{day.dt}] {'ok' if day.ok else 'FAILED'}: day {day.wall_s:.1f}s, "
         f"GE checks {day.ge_s:.1f}s{share}, peak RSS (process tree) {_mb(day.peak_rss_bytes)}"
+        + ("" if day.jvm_gc_s is None else f", JVM GC pauses {day.jvm_gc_s:.1f}s")
+        + ("" if day.cached_bytes is None else f", Spark cached at the end {_mb(day.cached_bytes)}")
     )
     return "\n".join(lines)
 
@@ -847,8 +884,9 @@ def run_bench(
         for number, day in enumerate(dates, start=1):
             checks_run = not (history_days and history_days[0] <= number <= history_days[1])
             sampler.reset()
+            jvm_before = jvm_state()  # None before day 1 starts the SparkSession: its GC counts from 0
             ok, result = run_day(job if checks_run else history_job, instance, day, log=log)
-            peak = sampler.reset()
+            peak, jvm_after = sampler.reset(), jvm_state()
             figures = day_figures(
                 day.isoformat(),
                 result.run_id,
@@ -858,6 +896,9 @@ def run_bench(
                 peak,
                 checks_run=checks_run,
             )
+            if jvm_after is not None:
+                figures.jvm_gc_s = jvm_after.gc_pause_s - (jvm_before.gc_pause_s if jvm_before else 0.0)
+                figures.cached_bytes = jvm_after.cached_bytes
             results.append(figures)
             log(format_day(figures))
             # written after every day: a long run that is stopped keeps what it measured

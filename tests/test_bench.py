@@ -334,7 +334,7 @@ def _two_days():
         StepFigures("kpi_tables", "success", 50.0, None, 12, 0.24, 2.0, 4, ["gold/kpi_daily"]),
     ]
     return [
-        DayFigures("2026-11-01", "r1", True, 40.0, 8.0, 0.2, 2**30, steps),
+        DayFigures("2026-11-01", "r1", True, 40.0, 8.0, 0.2, 2**30, steps, jvm_gc_s=1.23456, cached_bytes=5),
         DayFigures("2026-11-02", "r2", True, 70.0, 6.0, 6 / 70, None, later),
     ]
 
@@ -355,6 +355,8 @@ def test_csv_one_row_per_day_and_step(tmp_path):
     assert rows[1]["rows_out"] == "12"
     assert rows[0]["day_peak_rss_bytes"] == str(2**30)
     assert rows[2]["day_peak_rss_bytes"] == ""
+    assert (rows[0]["day_jvm_gc_s"], rows[0]["day_cached_bytes"]) == ("1.235", "5")
+    assert (rows[2]["day_jvm_gc_s"], rows[2]["day_cached_bytes"]) == ("", "")  # no JVM figures
     assert rows[3]["day_ge_share"] == "0.0857"  # 6 / 70
     assert {r["scale"] for r in rows} == {"S"} and {r["orders_per_day"] for r in rows} == {"1000"}
 
@@ -731,3 +733,19 @@ def test_cli_maintenance_reaches_run_bench(monkeypatch):
     assert cli.main(["bench", "--days", "3"]) == 0 and seen["maintenance"] == "none"
     with pytest.raises(SystemExit):
         cli.main(["bench", "--maintenance", "daily"])
+
+
+def test_jvm_state_counts_gc_pauses_and_the_blocks_spark_holds(spark):
+    from types import SimpleNamespace
+
+    from pipelines.bench import jvm_state
+
+    assert jvm_state(SimpleNamespace(_jvm=None)) is None  # no driver JVM here (Spark Connect)
+    before = jvm_state(spark.sparkContext)
+    frame = spark.range(200_000).selectExpr("id", "cast(id as string) AS s").localCheckpoint(eager=True)
+    held = jvm_state(spark.sparkContext)
+    assert held.cached_bytes > before.cached_bytes  # the checkpoint's blocks
+    spark.sparkContext._jvm.java.lang.System.gc()  # a full collection: a pause of its own
+    after = jvm_state(spark.sparkContext)
+    assert after.gc_pause_s > before.gc_pause_s >= 0
+    del frame
