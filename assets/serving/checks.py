@@ -36,7 +36,7 @@ def expected_row_counts(warehouse_dir: str, spark: SparkSession | None = None) -
     or with ``spark`` by Spark (the fallback reader of the publish).
 
     The count reads every gold snapshot, so its cost grows with history: DuckDB counts a month of
-    snapshots at M in ~0.3 s, where Spark took 3-4 s warm and 16 s cold (BENCHMARKS.md, session 23).
+    snapshots at M in ~0.3 s, where Spark took 3-4 s warm and 16-22 s cold (BENCHMARKS.md, session 23).
     """
     if spark is None:
         with duckdb.connect(config=NO_AUTOLOAD) as con:
