@@ -18,7 +18,8 @@ refunds so far add up to ``min(C_{i-1}, cap)``, so ``remaining = cap - min(C_{i-
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -36,7 +37,14 @@ from assets.finance.schemas import (
     SILVER_SCHEMAS,
 )
 from assets.snapshots import SnapshotTable
-from assets.storage import LANDING_SLACK_DAYS, partition_dates, read_or_empty, table_exists, table_version
+from assets.storage import (
+    LANDING_SLACK_DAYS,
+    materialize_small,
+    partition_dates,
+    read_or_empty,
+    table_exists,
+    table_version,
+)
 from pipelines.config import OnetrackConfig
 
 LEDGER_TABLE = ("finance", "ad_fee_refund_ledger")
@@ -70,16 +78,21 @@ def eligible_returns(
     orders = ad_orders.select(
         "order_id", "merchant_id", "campaign_id", "paid_at", "order_amount", "pay_amount", "allocated_ad_fee"
     )
-    is_eligible = (
+    return (
+        refunded_returns(returns_as_of, eligible_return_types)
+        .select("return_id", "order_id", "return_type", "status", "refunded_at", "refund_amount")
+        .join(orders, on="order_id", how="inner")
+        .filter(F.col("refunded_at") <= F.col("paid_at") + days(refund_window_days))
+    )
+
+
+def refunded_returns(returns_as_of: DataFrame, eligible_return_types: tuple[str, ...]) -> DataFrame:
+    """The returns that are eligible as far as the return alone tells (SPEC §6): refunded, of an
+    eligible type, with a refund time; whether the refund fell in the window is its order's."""
+    return returns_as_of.filter(
         (F.col("status") == F.lit("refunded"))
         & F.col("return_type").isin(*eligible_return_types)
         & F.col("refunded_at").isNotNull()
-        & (F.col("refunded_at") <= F.col("paid_at") + days(refund_window_days))
-    )
-    return (
-        returns_as_of.select("return_id", "order_id", "return_type", "status", "refunded_at", "refund_amount")
-        .join(orders, on="order_id", how="inner")
-        .filter(is_eligible)
     )
 
 
@@ -176,19 +189,30 @@ def ledger_entries_for_day(
     ad_spend: DataFrame,
     prior_ledger: DataFrame,
     cfg: OnetrackConfig,
-    ad_orders: DataFrame | None = None,
+    ad_orders: Callable[[DataFrame], DataFrame] | None = None,
 ) -> DataFrame:
     """All ledger entries of ``settlement_date`` D (reversals and refunds), SPEC §6 columns.
 
     Inputs are the silver tables (only ``dt <= D`` is read; the returns as
     :func:`ledger_returns_as_of` bounds them) and the ledger (only ``settlement_date < D`` is
-    read). Attribution and fees are those as of D: computed here from silver, or ``ad_orders``
-    when given (the ``ad`` orders as of D with ``allocated_ad_fee``, as :func:`stored_ad_orders`
-    reads them from the snapshots the finance assets wrote for D).
+    read). Attribution and fees are those as of D: computed here from silver, or by ``ad_orders``
+    when given: a function of a frame of ``order_id`` giving those of its orders that are ``ad``
+    orders as of D, with ``allocated_ad_fee`` (as :func:`stored_ad_orders` reads them from the
+    snapshots the finance assets wrote for D). It is asked only for the orders of the refunded
+    returns (a few of the scope's orders): the snapshots' other rows are not joined.
     """
     D = settlement_date
     prior = prior_ledger.filter(F.col("settlement_date") < F.lit(D))
-    if ad_orders is None:
+    # read three times (the refunded returns' orders, the reversals, the eligible returns): ranked once
+    returns_now = ledger_returns_as_of(
+        returns, prior, D, lookback_days=cfg.ledger_lookback_days
+    ).localCheckpoint(eager=True)
+    if ad_orders is not None:
+        refunded_orders = materialize_small(
+            refunded_returns(returns_now, tuple(cfg.eligible_return_types)).select("order_id").distinct()
+        )
+        ad_orders = ad_orders(refunded_orders)
+    else:
         attribution = attribute_orders(
             orders,
             traffic,
@@ -203,7 +227,6 @@ def ledger_entries_for_day(
             lookback_days=cfg.ledger_lookback_days,
             passthrough=("merchant_id", "paid_at", "pay_amount"),
         )
-    returns_now = ledger_returns_as_of(returns, prior, D, lookback_days=cfg.ledger_lookback_days)
     reversals = reversal_entries(prior, returns_now, D)
     eligible = eligible_returns(
         returns_now,
@@ -252,8 +275,12 @@ def returns_out_of_scope(
 
     Only returns whose latest version as of D landed on D are looked at: a return is reported on
     the day it lands in that state, and the returns and orders are read from landing dates the
-    day's versions bound (so the check's cost does not grow with history)."""
+    day's versions bound (so the check's cost does not grow with history). An order paid before
+    the scope's first day had its refund window end before that day plus the window, so only
+    returns refunded before then can be reported: on most days none are (a return lands soon
+    after its refund), and then no order is read."""
     first_day = as_of_date - dt.timedelta(days=cfg.ledger_lookback_days)
+    window_end = first_day + dt.timedelta(days=cfg.refund_window_days)
     landed = returns.filter(F.col("dt") == F.lit(as_of_date))
     landed_today = landed.select("return_id").distinct()
     # A version landed on D is its return's latest unless another is stamped later; a version
@@ -269,16 +296,21 @@ def returns_out_of_scope(
             & (F.col("status") == F.lit("refunded"))
             & F.col("return_type").isin(*cfg.eligible_return_types)
             & F.col("refunded_at").isNotNull()
+            & (F.to_date(F.col("refunded_at")) < F.lit(window_end))
         )
         .select("return_id", "order_id", "refunded_at", "dt")
+        .localCheckpoint(eager=True)
     )
     # Only orders paid on or after (earliest candidate refund - refund window) can qualify; a
     # version stamped at or after that payment landed at most a day before it (LANDING_SLACK_DAYS),
     # so older landing partitions are not read (the scan stays bounded as history grows).
     earliest_refund = candidates.agg(F.min(F.to_date("refunded_at"))).first()[0]
-    if earliest_refund is not None:
-        first_landing = earliest_refund - dt.timedelta(days=cfg.refund_window_days + LANDING_SLACK_DAYS)
-        orders = orders.filter(F.col("dt") >= F.lit(first_landing))
+    if earliest_refund is None:
+        return candidates.select(
+            "return_id", "order_id", F.lit(None).cast("timestamp").alias("paid_at"), "refunded_at", "dt"
+        )
+    first_landing = earliest_refund - dt.timedelta(days=cfg.refund_window_days + LANDING_SLACK_DAYS)
+    orders = orders.filter(F.col("dt") >= F.lit(first_landing))
     their_orders = orders.join(candidates.select("order_id").distinct(), on="order_id", how="left_semi")
     paid = latest_orders(their_orders, as_of_date).filter(
         F.col("paid_at").isNotNull() & (F.to_date(F.col("paid_at")) < F.lit(first_day))
@@ -345,12 +377,20 @@ def stored_snapshot_dates(spark: SparkSession, cfg: OnetrackConfig) -> set[dt.da
     return attribution_table(spark, cfg).dates() & allocation_table(spark, cfg).dates()
 
 
-def stored_ad_orders(spark: SparkSession, cfg: OnetrackConfig, day: dt.date) -> DataFrame:
+def stored_ad_orders(
+    spark: SparkSession, cfg: OnetrackConfig, day: dt.date, order_ids: DataFrame | None = None
+) -> DataFrame:
     """The ``ad`` orders as of ``day`` with their fee, from the stored snapshots of that day: the
     allocation's order rows with the attribution's ``merchant_id, paid_at, pay_amount`` (what
-    :func:`ledger_entries_for_day` would compute from silver, without recomputing it)."""
+    :func:`ledger_entries_for_day` would compute from silver, without recomputing it).
+
+    ``order_ids`` (a frame of ``order_id``, broadcast when small): only those orders; each
+    snapshot is filtered by them before the two are joined, so neither is shuffled whole."""
     fees = allocation_table(spark, cfg).read(day).filter(F.col("order_id").isNotNull())
     attribution = attribution_table(spark, cfg).read(day)
+    if order_ids is not None:
+        fees = fees.join(order_ids, on="order_id", how="left_semi")
+        attribution = attribution.join(order_ids, on="order_id", how="left_semi")
     orders = attribution.select("order_id", "merchant_id", "paid_at", "pay_amount")
     return fees.select("order_id", "campaign_id", "order_amount", "allocated_ad_fee").join(
         orders, on="order_id", how="inner"
@@ -494,7 +534,7 @@ def run_ledger_through(
                 ad_spend=inputs["ad_spend"],
                 prior_ledger=prior,
                 cfg=cfg,
-                ad_orders=stored_ad_orders(spark, cfg, day) if day in snapshots else None,
+                ad_orders=partial(stored_ad_orders, spark, cfg, day) if day in snapshots else None,
             ).localCheckpoint(eager=True)
         else:
             entries = empty

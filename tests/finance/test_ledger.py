@@ -10,6 +10,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from assets.finance import settlement_files as sf
+from assets.finance.allocation import allocation_rows
+from assets.finance.attribution import attribute_orders
 from assets.finance.ledger import LedgerDriftError, ledger_entries_for_day, run_ledger_through
 from assets.finance.schemas import LEDGER_SCHEMA
 from assets.finance.settlement_files import publish_settlement_day
@@ -163,6 +165,44 @@ def test_ledger_entries_for_one_day(spark):
         row["pay_amount"],
         row["refund_amount"],
     ) == ("m1", "cf", Decimal("100.00"), Decimal("80.00"), Decimal("90.00"))
+
+    # The same day with the ad orders given as a function (how the stored snapshots are read): it
+    # is asked only for the orders of refunded returns of an eligible type. T's one return here is
+    # only approved, so T is not asked for (though it is an ad order) and has no entry.
+    ad_orders, _ = allocation_rows(
+        attribute_orders(
+            orders,
+            traffic,
+            D,
+            window_days=cfg.attribution_window_days,
+            lookback_days=cfg.ledger_lookback_days,
+        ),
+        ad_spend,
+        D,
+        passthrough=("merchant_id", "paid_at", "pay_amount"),
+    )
+    assert "T" in {r["order_id"] for r in ad_orders.collect()}
+    asked = []
+
+    def lookup(order_ids):
+        asked.append({r["order_id"] for r in order_ids.collect()})
+        return ad_orders.join(order_ids, on="order_id", how="left_semi")
+
+    t_approved = returns.filter(F.col("order_id") != "T").unionByName(
+        returns_df(spark, [ret("t2", "T", None, "100.00", "2026-11-06", status="approved")])
+    )
+    by_lookup = ledger_entries_for_day(
+        D,
+        orders=orders,
+        returns=t_approved,
+        traffic=traffic,
+        ad_spend=ad_spend,
+        prior_ledger=prior,
+        cfg=cfg,
+        ad_orders=lookup,
+    )
+    assert ledger_rows(by_lookup) == {k: v for k, v in ledger_rows(entries).items() if k[2] != "T"}
+    assert asked == [{"W", "P", "H", "F", "G"}]
 
     # A 31-day refund window lets w-out in as well (config).
     wide = OnetrackConfig(partition_start="2026-11-01", refund_window_days=31)
@@ -437,3 +477,17 @@ def test_returns_out_of_scope(spark):
     cfg = OnetrackConfig(partition_start="2026-09-01")
     rows = returns_out_of_scope(orders, returns, ledger, D, cfg).collect()
     assert sorted(r["return_id"] for r in rows) == ["edge", "late"]
+
+    # Refunded on or after first day + refund window (10-11): whatever its order, the return was
+    # refunded after that order's window if the order was paid before the scope; so on a day
+    # with only such returns no order is read (an orders frame that fails when read proves it).
+    recent = returns_df(spark, [ret("recent", "old", "2026-10-11T00:00:00+08:00", "10.00", "2026-11-10")])
+    unreadable = orders.withColumn(
+        "order_id",
+        F.when(F.col("order_id").isNotNull(), F.raise_error(F.lit("orders were read"))).otherwise(
+            F.col("order_id")
+        ),
+    )
+    assert returns_out_of_scope(unreadable, recent, ledger, D, cfg).collect() == []
+    with pytest.raises(Exception, match="orders were read"):
+        returns_out_of_scope(unreadable, returns, ledger, D, cfg).collect()
