@@ -215,37 +215,15 @@ def window_orders(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -
     return snapshot(inputs.order_attribution, as_of_date).filter(_in_window("paid_date", as_of_date, cfg))
 
 
-# What the KPIs read of an order of the attribution snapshot (the facts' and the buyers' columns).
-ORDER_COLUMNS = (
-    "order_id",
-    "paid_at",
-    "paid_date",
-    "user_id",
-    "merchant_id",
-    "attributed_pool",
-    "campaign_id",
-    "voucher_pool",
-    "order_amount",
-    "pay_amount",
-    "platform_subsidy",
-)
-
-
-def cohort_order_facts(
-    inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig, orders: DataFrame | None = None
-) -> DataFrame:
-    """One row per paid order with ``paid_date`` in the window, everything the KPIs sum over.
-
-    ``orders``: the window's orders (:func:`window_orders`, at least ``ORDER_COLUMNS``) when the
-    caller has them already; read from the attribution snapshot otherwise."""
+def cohort_order_facts(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:
+    """One row per paid order with ``paid_date`` in the window, everything the KPIs sum over."""
     if cfg.ledger_lookback_days < cfg.restatement_window_days - 1:
         # finance/order_attribution only holds orders paid in [D - ledger_lookback_days, D]
         raise ValueError(
             f"ledger_lookback_days ({cfg.ledger_lookback_days}) must cover the restatement window "
             f"({cfg.restatement_window_days} days): older cohorts would have no orders"
         )
-    if orders is None:
-        orders = window_orders(inputs, as_of_date, cfg)
+    orders = window_orders(inputs, as_of_date, cfg)
 
     # The window's orders are the big side (30 days of them): the returns, their figures per order
     # and the re-exposed orders are materialized and broadcast when small, so the orders are
@@ -364,19 +342,15 @@ def buyer_counts(orders: DataFrame) -> dict[str, DataFrame]:
 
 def order_figures(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> OrderFigures:
     """The order figures of the window, each materialized once (the four tables read them): the
-    cube in one pass over the facts, the buyers from the orders' narrow columns.
-
-    The window's orders (up to 30 days of the attribution snapshot) are read three times: for
-    their returns' figures, for the facts and for the buyers. They are read from the snapshot once,
-    kept (``ORDER_COLUMNS`` only; what does not fit in memory goes to disk) until all three are
-    materialized, and released."""
-    orders = window_orders(inputs, as_of_date, cfg).select(*ORDER_COLUMNS).persist()
-    try:
-        cube = order_cube(cohort_order_facts(inputs, as_of_date, cfg, orders)).localCheckpoint(eager=True)
-        buyers = {level: frame.localCheckpoint(eager=True) for level, frame in buyer_counts(orders).items()}
-    finally:
-        orders.unpersist()
-    return OrderFigures(cube, buyers)
+    cube in one pass over the facts (not cached: 30 days of wide rows), the buyers from the
+    attribution's narrow columns."""
+    return OrderFigures(
+        order_cube(cohort_order_facts(inputs, as_of_date, cfg)).localCheckpoint(eager=True),
+        {
+            level: frame.localCheckpoint(eager=True)
+            for level, frame in buyer_counts(window_orders(inputs, as_of_date, cfg)).items()
+        },
+    )
 
 
 def _spend_rows(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) -> DataFrame:

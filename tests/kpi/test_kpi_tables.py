@@ -42,13 +42,10 @@ from assets.kpi.metrics import (
     KPI_DAILY_COLUMNS,
     KPI_MERCHANT_DAILY_COLUMNS,
     KPI_TABLE_COLUMNS,
-    ORDER_COLUMNS,
     RETURN_ATTRIBUTION_DAILY_COLUMNS,
     compute_kpi_tables,
-    order_figures,
     settled_amount,
     table_schema,
-    window_orders,
 )
 from pipelines.config import OnetrackConfig
 from tests.kpi import builders as b
@@ -299,15 +296,3 @@ def test_window_must_be_covered_by_the_attribution_scope(kpi_inputs):
 
     with pytest.raises(ValueError, match="ledger_lookback_days"):
         compute_kpi_tables(kpi_inputs, b.day(D), replace(CFG, ledger_lookback_days=20))
-
-
-def test_the_window_orders_are_read_once_and_released(kpi_inputs):
-    # order_figures keeps the window's orders while it computes the facts, their returns and the
-    # buyers from them; afterwards nothing of them stays in the cache (30 days of orders at M)
-    from pyspark import StorageLevel
-
-    orders = window_orders(kpi_inputs, b.day(D), CFG).select(*ORDER_COLUMNS)
-    figures = order_figures(kpi_inputs, b.day(D), CFG)
-    assert orders.storageLevel == StorageLevel(False, False, False, False)
-    # the figures were computed from them: the cube holds the window's orders (o1..o6 and the rest)
-    assert figures.cube.agg({"orders": "sum"}).first()[0] == orders.count()
