@@ -177,6 +177,11 @@ def money_sum(column: Column) -> Column:
     return F.coalesce(F.sum(column), F.lit(0)).cast(MONEY)
 
 
+def money_total(column: Column) -> Column:
+    """:func:`money_sum`, never null in the schema either (0.00 over no rows or only nulls)."""
+    return F.coalesce(F.sum(column).cast(MONEY), F.lit(0).cast(MONEY))
+
+
 def ratio(numerator: Column, denominator: Column) -> Column:
     """numerator / denominator as DECIMAL(18,6) rounded half-up; null when the divisor is 0 or null."""
     return F.round(F.try_divide(numerator, denominator), 6).cast(RATIO)
@@ -440,14 +445,31 @@ def side_figures(inputs: KpiInputs, as_of_date: dt.date, cfg: OnetrackConfig) ->
     return SideFigures(spend, allocation, ledger)
 
 
-def _key_union(frames: list[DataFrame], keys: list[str]) -> DataFrame:
-    union = frames[0].select(*keys)
+def _stacked(frames: list[DataFrame]) -> DataFrame:
+    """The rows of ``frames`` as one frame: each keeps its columns, the others are null."""
+    rows = frames[0]
     for frame in frames[1:]:
-        union = union.unionByName(frame.select(*keys))
-    return union.filter(F.col(keys[-1]).isNotNull()).distinct()
+        rows = rows.unionByName(frame, allowMissingColumns=True)
+    return rows
 
 
 # --- kpi_daily / kpi_merchant_daily --------------------------------------------------------------
+
+_KPI_COUNTS = ("orders", "buyers", "returned_orders")
+_KPI_MONEY = (
+    "payment_gmv",
+    "gmv_ad",
+    "gmv_organic",
+    "gmv_direct",
+    "platform_subsidy",
+    "cross_pool_subsidy",
+    "ad_spend",
+    "unattributed_spend",
+    "refund_amount",
+    "settled_gmv",
+    "settled_gmv_ad",
+    "ad_fee_refund",
+)
 
 
 def _kpi_by(
@@ -460,50 +482,45 @@ def _kpi_by(
     as_of_date: dt.date,
     cfg: OnetrackConfig,
 ) -> DataFrame:
-    is_ad = F.col("attributed_pool") == "ad"
-    order_sums = cube.groupBy(*keys).agg(
-        F.sum("orders").alias("orders"),
-        money_sum(F.col("order_amount")).alias("payment_gmv"),
-        money_sum(F.when(is_ad, F.col("order_amount"))).alias("gmv_ad"),
-        money_sum(F.when(F.col("attributed_pool") == "organic", F.col("order_amount"))).alias("gmv_organic"),
-        money_sum(F.when(F.col("attributed_pool") == "direct", F.col("order_amount"))).alias("gmv_direct"),
-        money_sum(F.col("platform_subsidy")).alias("platform_subsidy"),
-        money_sum(F.col("cross_pool_subsidy")).alias("cross_pool_subsidy"),
-        F.sum("returned_orders").alias("returned_orders"),
-        money_sum(F.col("refund_amount")).alias("refund_amount"),
-        money_sum(F.col("settled_gmv")).alias("settled_gmv"),
-        money_sum(F.when(is_ad, F.col("settled_gmv"))).alias("settled_gmv_ad"),
+    """One row per key of the cube, spend, allocation or ledger (a null last key left out). The
+    inputs are stacked, each row carrying its own figures, and summed in one aggregation: one
+    shuffle, not one per input plus a key union joined with each."""
+    pool_gmv = {
+        pool: F.when(F.col("attributed_pool") == pool, F.col("order_amount"))
+        for pool in ("ad", "organic", "direct")
+    }
+    rows = _stacked(
+        [
+            cube.select(
+                *keys,
+                "orders",
+                F.col("order_amount").alias("payment_gmv"),
+                pool_gmv["ad"].alias("gmv_ad"),
+                pool_gmv["organic"].alias("gmv_organic"),
+                pool_gmv["direct"].alias("gmv_direct"),
+                "platform_subsidy",
+                "cross_pool_subsidy",
+                "returned_orders",
+                "refund_amount",
+                "settled_gmv",
+                F.when(F.col("attributed_pool") == "ad", F.col("settled_gmv")).alias("settled_gmv_ad"),
+            ),
+            buyer_figures.select(*keys, "buyers"),
+            spend.select(*keys, F.col("spend").alias("ad_spend")),
+            allocation.select(
+                *keys, F.when(F.col("unattributed"), F.col("unattributed_spend")).alias("unattributed_spend")
+            ),
+            ledger.select(*keys, "ad_fee_refund"),
+        ]
     )
-    spend_figures = spend.groupBy(*keys).agg(money_sum(F.col("spend")).alias("ad_spend"))
-    unattributed_figures = (
-        allocation.filter(F.col("unattributed"))
+    table = (
+        rows.filter(F.col(keys[-1]).isNotNull())
         .groupBy(*keys)
-        .agg(money_sum(F.col("unattributed_spend")).alias("unattributed_spend"))
+        .agg(
+            *(F.coalesce(F.sum(c), F.lit(0)).cast("long").alias(c) for c in _KPI_COUNTS),
+            *(money_total(F.col(c)).alias(c) for c in _KPI_MONEY),
+        )
     )
-    ledger_figures = ledger.groupBy(*keys).agg(money_sum(F.col("ad_fee_refund")).alias("ad_fee_refund"))
-
-    table = _key_union([cube, spend, allocation, ledger], keys)
-    for frame in (order_sums, buyer_figures, spend_figures, unattributed_figures, ledger_figures):
-        table = table.join(frame, on=keys, how="left")
-
-    zero = F.lit(0)
-    for count_column in ("orders", "buyers", "returned_orders"):
-        table = table.withColumn(count_column, F.coalesce(F.col(count_column), zero).cast("long"))
-    for money_column in (
-        "payment_gmv",
-        "gmv_ad",
-        "gmv_organic",
-        "gmv_direct",
-        "platform_subsidy",
-        "cross_pool_subsidy",
-        "ad_spend",
-        "unattributed_spend",
-        "refund_amount",
-        "settled_gmv",
-        "settled_gmv_ad",
-        "ad_fee_refund",
-    ):
-        table = table.withColumn(money_column, F.coalesce(F.col(money_column), zero).cast(MONEY))
 
     net_ad_cost = (F.col("ad_spend") - F.col("ad_fee_refund")).cast(DecimalType(19, 2))
     return (
@@ -544,57 +561,49 @@ def _kpi_merchant_daily_from(figures: OrderFigures, side: SideFigures, as_of_dat
 
 
 def _kpi_campaign_daily_from(figures: OrderFigures, side: SideFigures, as_of_date) -> DataFrame:
+    """One row per (dt, campaign_id) of the spend, attributed orders, allocation or ledger; the
+    four stacked and summed in one aggregation (as :func:`_kpi_by`). ``merchant_id`` is the
+    campaign's advertiser from the spend, else the allocation, else the orders' merchant, else
+    the ledger's."""
     keys = ["dt", "campaign_id"]
-    spend = side.spend
-    allocation = side.allocation.filter(~F.col("unattributed"))
-    ledger = side.ledger.filter(F.col("campaign_id").isNotNull())
     # A(c, d): the cohort's orders attributed to campaign c (their sums per merchant and class).
     attributed = figures.cube.filter((F.col("attributed_pool") == "ad") & F.col("campaign_id").isNotNull())
-
-    spend_figures = spend.groupBy(*keys).agg(
-        F.max("merchant_id").alias("advertiser_id"),
-        F.sum("impressions").alias("impressions"),
-        F.sum("clicks").alias("clicks"),
-        money_sum(F.col("spend")).alias("ad_spend"),
-    )
-    order_sums = attributed.groupBy(*keys).agg(
-        F.max("merchant_id").alias("order_merchant_id"),
-        F.sum("orders").alias("attributed_orders"),
-        money_sum(F.col("order_amount")).alias("gmv_ad"),
-        F.sum("returned_orders").alias("returned_orders"),
-    )
-    allocation_figures = allocation.groupBy(*keys).agg(
-        F.max("merchant_id").alias("allocation_advertiser_id"),
-        money_sum(F.col("allocated_ad_fee")).alias("allocated_ad_fee"),
-    )
-    ledger_figures = ledger.groupBy(*keys).agg(
-        F.max("merchant_id").alias("ledger_merchant_id"),
-        money_sum(F.col("ad_fee_refund")).alias("ad_fee_refund"),
-    )
-
-    table = _key_union([spend, attributed, allocation, ledger], keys)
-    for frame in (spend_figures, order_sums, allocation_figures, ledger_figures):
-        table = table.join(frame, on=keys, how="left")
-
-    zero = F.lit(0)
-    return (
-        table.withColumn(
-            "merchant_id",
-            F.coalesce(
-                F.col("advertiser_id"),
-                F.col("allocation_advertiser_id"),
-                F.col("order_merchant_id"),
-                F.col("ledger_merchant_id"),
+    rows = _stacked(
+        [
+            side.spend.select(
+                *keys,
+                F.col("merchant_id").alias("advertiser_id"),
+                "impressions",
+                "clicks",
+                F.col("spend").alias("ad_spend"),
             ),
+            attributed.select(
+                *keys,
+                F.col("merchant_id").alias("order_merchant_id"),
+                F.col("orders").alias("attributed_orders"),
+                F.col("order_amount").alias("gmv_ad"),
+                "returned_orders",
+            ),
+            side.allocation.filter(~F.col("unattributed")).select(
+                *keys, F.col("merchant_id").alias("allocation_advertiser_id"), "allocated_ad_fee"
+            ),
+            side.ledger.select(*keys, F.col("merchant_id").alias("ledger_merchant_id"), "ad_fee_refund"),
+        ]
+    )
+    merchants = ("advertiser_id", "allocation_advertiser_id", "order_merchant_id", "ledger_merchant_id")
+    counts = ("impressions", "clicks", "attributed_orders", "returned_orders")
+    money = ("ad_spend", "gmv_ad", "allocated_ad_fee", "ad_fee_refund")
+    table = (
+        rows.filter(F.col("campaign_id").isNotNull())
+        .groupBy(*keys)
+        .agg(
+            *(F.max(c).alias(c) for c in merchants),
+            *(F.coalesce(F.sum(c), F.lit(0)).cast("long").alias(c) for c in counts),
+            *(money_total(F.col(c)).alias(c) for c in money),
         )
-        .withColumn("impressions", F.coalesce(F.col("impressions"), zero).cast("long"))
-        .withColumn("clicks", F.coalesce(F.col("clicks"), zero).cast("long"))
-        .withColumn("attributed_orders", F.coalesce(F.col("attributed_orders"), zero).cast("long"))
-        .withColumn("returned_orders", F.coalesce(F.col("returned_orders"), zero).cast("long"))
-        .withColumn("ad_spend", F.coalesce(F.col("ad_spend"), zero).cast(MONEY))
-        .withColumn("gmv_ad", F.coalesce(F.col("gmv_ad"), zero).cast(MONEY))
-        .withColumn("allocated_ad_fee", F.coalesce(F.col("allocated_ad_fee"), zero).cast(MONEY))
-        .withColumn("ad_fee_refund", F.coalesce(F.col("ad_fee_refund"), zero).cast(MONEY))
+    )
+    return (
+        table.withColumn("merchant_id", F.coalesce(*(F.col(c) for c in merchants)))
         .withColumn("roi", ratio(F.col("gmv_ad"), F.col("ad_spend")))
         .withColumn("return_rate", count_ratio(F.col("returned_orders"), F.col("attributed_orders")))
         .withColumn("as_of", F.lit(as_of_date))
