@@ -92,6 +92,17 @@ def test_columns_and_types(tables):
     for name in KPI_TABLE_COLUMNS:
         produced = [(f.name, f.dataType) for f in tables[f"{name}__schema"].fields]
         assert produced == [(f.name, f.dataType) for f in table_schema(name).fields], name
+    # every count and money figure of every key is a number: a key with no orders, spend or
+    # ledger rows of its own gets 0 and 0.00 (only ratios and the campaign's merchant may be null)
+    for name in ("kpi_daily", "kpi_merchant_daily", "kpi_campaign_daily"):
+        figures = [
+            f.name
+            for f in tables[f"{name}__schema"].fields
+            if f.dataType.simpleString() in ("bigint", "decimal(18,2)")
+        ]
+        assert len(figures) >= 7, name
+        nulls = {(c, tuple(row[:2])) for row in tables[name] for c in figures if row[c] is None}
+        assert nulls == set(), (name, nulls)
 
 
 def test_window_keys(tables):
