@@ -455,21 +455,9 @@ def _stacked(frames: list[DataFrame]) -> DataFrame:
 
 # --- kpi_daily / kpi_merchant_daily --------------------------------------------------------------
 
-_KPI_COUNTS = ("orders", "buyers", "returned_orders")
-_KPI_MONEY = (
-    "payment_gmv",
-    "gmv_ad",
-    "gmv_organic",
-    "gmv_direct",
-    "platform_subsidy",
-    "cross_pool_subsidy",
-    "ad_spend",
-    "unattributed_spend",
-    "refund_amount",
-    "settled_gmv",
-    "settled_gmv_ad",
-    "ad_fee_refund",
-)
+# the figures _kpi_by sums (its ratios are computed from them); settled_gmv_ad is net_roi's numerator
+_KPI_COUNTS = tuple(c for c in KPI_METRIC_COLUMNS if c in _COUNT_COLUMNS)
+_KPI_MONEY = (*(c for c in KPI_METRIC_COLUMNS if c in _MONEY_COLUMNS), "settled_gmv_ad")
 
 
 def _kpi_by(
